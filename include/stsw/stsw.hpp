@@ -1,0 +1,9 @@
+// Umbrella header: the whole public API of stsw.
+#pragma once
+
+#include "stsw/crc32.hpp"
+#include "stsw/dtype.hpp"
+#include "stsw/engine.hpp"
+#include "stsw/error.hpp"
+#include "stsw/header.hpp"
+#include "stsw/tensor_meta.hpp"
