@@ -1,0 +1,68 @@
+// The file a writer fills before it becomes visible at its final path: an unnamed
+// O_TMPFILE in the target's directory, or (where the file system lacks O_TMPFILE) a hidden
+// temporary name there. commit() links it into place atomically; discard() removes it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "stsw/engine.hpp"
+
+namespace stsw::writer {
+
+class TargetFile {
+ public:
+  TargetFile() = default;
+  // Creates the temporary file next to `path` with `mode`, preallocated to `size` bytes
+  // (fallocate; skipped where unsupported). Throws Error: InvalidArgument when `path` is a
+  // directory, Io / NoSpace naming the path otherwise. Nothing is left behind on failure.
+  [[nodiscard]] static TargetFile create(const std::string& path, IoMode mode,
+                                         std::uint64_t size);
+  TargetFile(TargetFile&& other) noexcept;
+  TargetFile& operator=(TargetFile&& other) noexcept;
+  TargetFile(const TargetFile&) = delete;
+  TargetFile& operator=(const TargetFile&) = delete;
+  ~TargetFile();  // discard() unless committed
+
+  [[nodiscard]] File& file() noexcept { return file_; }
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  // True when the data lives in an O_TMPFILE (no name until commit).
+  [[nodiscard]] bool anonymous() const noexcept { return anonymous_; }
+  [[nodiscard]] bool committed() const noexcept { return committed_; }
+
+  // Sets the file size (ftruncate). Throws Error naming the path.
+  void truncate(std::uint64_t size);
+
+  // Makes the file visible at `path`, atomically replacing what was there: link the
+  // O_TMPFILE to a hidden name (or use the hidden file), rename it over `path`, then fsync
+  // the directory when `durable`. The replaced file is held open across the rename and
+  // closed on a background thread, so freeing its blocks does not delay the caller.
+  // The caller must have synced the data. Throws Error naming the path; once the rename
+  // succeeded committed() is true even if the directory fsync failed.
+  void commit(bool durable);
+
+  // Closes the file and removes any temporary name. Never throws; idempotent.
+  void discard() noexcept;
+
+ private:
+  std::string path_;
+  std::string dir_;
+  std::string base_;
+  std::string temp_name_;  // hidden name inside dir_, empty when none exists
+  File file_;
+  int dir_fd_ = -1;
+  bool anonymous_ = false;
+  bool committed_ = false;
+};
+
+// "dir" and "name" of a path ("." when there is no slash).
+void split_path(const std::string& path, std::string& dir, std::string& base);
+
+// A fresh hidden name ".<base>.stsw-<random>" for temporary files next to `base`.
+[[nodiscard]] std::string hidden_temp_name(const std::string& base);
+
+// Closes `fd` on a background thread (used to free a replaced file's blocks off the
+// caller's path). fd < 0 is ignored.
+void close_in_background(int fd) noexcept;
+
+}  // namespace stsw::writer

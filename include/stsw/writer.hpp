@@ -1,0 +1,159 @@
+// StreamWriter: forward-only, checksummed, crash-safe safetensors writes at disk speed.
+//
+// Overview. open() validates the tensor list, creates an unnamed file (O_TMPFILE; a hidden
+// temporary name where the file system lacks it) in the directory of `path`, preallocates
+// the final size and stages the header. write_block() copies caller bytes into the engine's
+// staging buffers, each covering one aligned chunk of the final file; a full buffer is
+// written while the next fills. The per-tensor CRC-32 is computed with the copy, on engine
+// worker threads. close() rewrites the header with the real CRCs at the same length,
+// fdatasyncs, links the file into place (atomically replacing any existing file) and fsyncs
+// the directory.
+//
+// Lifecycle. open -> (write_block | window | finalize_tensor)* -> close or abort. Tensors are
+// written in the order of `metas`, each with exactly nbytes bytes. After close() or
+// abort() every call but stats() fails with Errc::InvalidState. Destroying a writer that was
+// neither closed nor aborted aborts it; destroying one whose close() is pending lets the
+// close complete in the background.
+//
+// Crash safety. A kill -9 at any moment leaves either the previous file or the complete new
+// one at `path`. The only thing a crash can leave behind is a hidden file
+// `.<name>.stsw-*` next to `path`: the complete new file when the crash hit between the
+// link and the rename of close(), or the partial data when O_TMPFILE is unsupported.
+//
+// Errors. Usage errors (TensorOrder, LengthMismatch, UnknownTensor, InvalidState) reject the
+// call and leave the writer as it was. An I/O error (Io, NoSpace, with the path and the
+// offset) poisons the writer: every later call fails with it. abort() always works and
+// leaves `path` untouched.
+//
+// Memory. Staging memory is the engine's pool (buffer_count x chunk_size; at most
+// `buffer_count` buffers of it held by this writer) plus a copy of the header: peak RSS
+// stays bounded whatever the file or tensor sizes.
+//
+// Thread safety. All member functions may be called from many threads: calls are
+// serialized internally, in the order they acquire the writer's lock. Tensors must still be
+// written in order, so concurrent writers must coordinate which bytes come next. Calls may
+// block while every staging buffer is in flight (backpressure); never call them from an
+// engine callback.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "stsw/engine.hpp"
+#include "stsw/header.hpp"
+#include "stsw/tensor_meta.hpp"
+
+namespace stsw {
+
+struct WriterOptions {
+  // Store a "crc32" field (zlib's CRC-32) in every tensor entry.
+  bool crc32 = true;
+  // The data region starts at a multiple of `align` (a power of two >= 8) through header
+  // padding; tensors stay contiguous. 8 with crc32 off reproduces the official writer.
+  std::uint64_t align = 64;
+  // nullopt: no "__metadata__" key; an empty map: "__metadata__":{}.
+  std::optional<Metadata> metadata;
+  // fdatasync the file and fsync its directory before close() completes.
+  bool durable = true;
+  // Page-cache policy of the file (Auto: O_DIRECT where the file system allows it).
+  IoMode io_mode = IoMode::Auto;
+  // The engine doing the I/O. Null: Engine::shared(), or a private engine when
+  // chunk_size or buffer_count is set.
+  std::shared_ptr<Engine> engine;
+  // Bytes per staging buffer / write request (multiple of 4096, at most the engine's
+  // chunk size); 0: the engine's chunk size.
+  std::size_t chunk_size = 0;
+  // Most staging buffers this writer holds at once (>= 2 recommended); 0: the engine's
+  // pool size. Writers sharing an engine must together hold fewer buffers than its pool,
+  // or they can wait on each other forever.
+  unsigned buffer_count = 0;
+};
+
+struct WriterStats {
+  std::uint64_t bytes_staged = 0;   // tensor bytes accepted by write_block / commit_window
+  std::uint64_t bytes_written = 0;  // tensor bytes whose write to the file completed
+  std::uint64_t bytes_total = 0;    // sum of the tensors' sizes
+  double elapsed_seconds = 0;       // since open
+  double mb_per_s = 0;              // bytes_written / elapsed, in 10^6 bytes per second
+  double eta_seconds = 0;           // remaining bytes at the current rate (0 when unknown)
+  std::uint64_t peak_rss_bytes = 0;  // the process's peak resident set size
+};
+
+class StreamWriter {
+ public:
+  // Validates `metas` (names unique and not "__metadata__", valid UTF-8; sizes equal shape x
+  // dtype; offsets contiguous from 0 in the given order: InvalidName, DuplicateName,
+  // ValidationOverflow, MisalignedSlice, TensorInvalidInfo, InvalidOffset) and the options
+  // (InvalidArgument), then creates the temporary file next to `path` (Io / NoSpace naming
+  // the path). `path` itself is not touched until close().
+  [[nodiscard]] static StreamWriter open(const std::string& path,
+                                         const std::vector<TensorMeta>& metas,
+                                         const WriterOptions& options = {});
+
+  StreamWriter(StreamWriter&&) noexcept;
+  StreamWriter& operator=(StreamWriter&&) noexcept;
+  StreamWriter(const StreamWriter&) = delete;
+  StreamWriter& operator=(const StreamWriter&) = delete;
+  ~StreamWriter();
+
+  // Appends `data` to tensor `name`, which must be the current tensor: the first one not
+  // yet complete (earlier complete tensors are finalized implicitly, zero-size ones
+  // included). The future is ready once `data` has been copied and may be reused or freed;
+  // it fails with TensorOrder, UnknownTensor, LengthMismatch (more bytes than remain),
+  // InvalidState, or the writer's I/O error. `data` must stay alive and unchanged until
+  // then. Small blocks are copied inline (the future is then already ready).
+  [[nodiscard]] std::future<void> write_block(std::string_view name,
+                                              std::span<const std::byte> data);
+  // Callback form: `done` runs exactly once, possibly on the calling thread before
+  // write_block returns, else on an engine thread.
+  void write_block(std::string_view name, std::span<const std::byte> data, DoneCallback done);
+
+  // Zero-copy path: a writable window of at most `max_bytes` into the staging buffer, for
+  // the next bytes of tensor `name` (same ordering rules as write_block). Its size is the
+  // smaller of max_bytes, the bytes the tensor still needs and the room left in the current
+  // buffer (never 0 unless the tensor is complete). Fill it, then commit_window(n) with the
+  // n <= size bytes written; the window is invalid afterwards. One window at a time; other
+  // calls fail with InvalidState while it is open. Throws the errors write_block reports.
+  [[nodiscard]] std::span<std::byte> window(std::string_view name,
+                                            std::size_t max_bytes = SIZE_MAX);
+  void commit_window(std::size_t bytes);
+
+  // Declares tensor `name` complete. LengthMismatch if bytes are missing, TensorOrder if
+  // a tensor before it is incomplete; a no-op for an already finalized tensor.
+  void finalize_tensor(std::string_view name);
+
+  // Finishes the file (see the overview). The future is ready when the complete file is at
+  // `path` (and durable when options.durable). LengthMismatch if a tensor is incomplete
+  // (the writer stays open); the writer's I/O error otherwise. After a failed close,
+  // abort() removes the temporary data.
+  [[nodiscard]] std::future<void> close();
+  void close(DoneCallback done);
+
+  // Waits for pending I/O, removes the temporary file and leaves `path` untouched. Never
+  // throws; a no-op after a successful close or a previous abort.
+  void abort() noexcept;
+
+  [[nodiscard]] WriterStats stats() const;
+  [[nodiscard]] const std::string& path() const noexcept;
+  // The tensors in file order, with crc32 set once close() succeeded.
+  [[nodiscard]] std::vector<TensorMeta> tensors() const;
+  // N, the header length (padding included), and the data region's file offset (8 + N).
+  [[nodiscard]] std::uint64_t header_size() const noexcept;
+  // The effective I/O mode of the file (Direct or Buffered after fallbacks).
+  [[nodiscard]] IoMode io_mode() const noexcept;
+
+  class Impl;
+
+ private:
+  explicit StreamWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace stsw
