@@ -11,7 +11,9 @@
 // Lifecycle. Create with Engine::create() (or share Engine::shared()); keep the
 // shared_ptr alive while operations are pending. Destroying the last reference waits for
 // submitted requests to finish and fails every future that has not completed with
-// Errc::Cancelled; no callback runs after the destructor returns.
+// Errc::Cancelled; no callback runs after the destructor returns. (Exception: when the
+// last reference is dropped inside a callback, on an engine thread, that shutdown runs
+// on a helper thread, since a thread cannot join itself.)
 //
 // Error handling. Calls never throw for I/O failures: the future (or callback) carries a
 // stsw::Error naming the file and offset. Invalid arguments fail the future too.
@@ -22,12 +24,18 @@
 //
 // O_DIRECT. For a direct File, chunks whose offset, length or memory address are not
 // aligned to File::alignment() are transferred through the File's buffered twin fd, so
-// callers may pass any offset and size.
+// callers may pass any offset and size. Reads whose memory is not congruent with the
+// file offset (modulo the alignment) stay O_DIRECT: aligned windows are read into
+// staging buffers and a worker copies the requested bytes out (together with the CRC).
 //
 // Thread safety. All Engine member functions are safe for concurrent use from many
-// threads. Callbacks run on engine threads: they must not block on other engine futures.
+// threads. Callbacks run on engine threads (or inline, on the caller's thread, for
+// invalid arguments and empty ranges): they must not block on other engine futures or
+// on acquire_buffer(). Transfers that need staging buffers (scan, staged reads) wait
+// in FIFO order for one when the pool is empty, so holding every buffer stalls them.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -56,7 +64,7 @@ enum class BackendKind {
 
 [[nodiscard]] std::string_view to_string(IoMode mode) noexcept;
 [[nodiscard]] std::string_view to_string(BackendKind kind) noexcept;  // "auto"/"io_uring"/"threads"
-[[nodiscard]] std::optional<IoMode> parse_io_mode(std::string_view s) noexcept;  // "auto",...
+[[nodiscard]] std::optional<IoMode> parse_io_mode(std::string_view s) noexcept;       // "auto",...
 [[nodiscard]] std::optional<BackendKind> parse_backend(std::string_view s) noexcept;  // "uring",...
 
 struct EngineOptions {
@@ -78,7 +86,8 @@ struct EngineStats {
   std::uint64_t requests_completed = 0;
   std::uint64_t requests_retried = 0;  // short transfers, EAGAIN, EINTR
   std::uint64_t in_flight = 0;
-  double crc_seconds = 0;              // time worker threads spent computing CRC-32
+  double crc_seconds = 0;       // time worker threads spent computing CRC-32
+  double callback_seconds = 0;  // time spent in scan() chunk callbacks
   unsigned buffers_total = 0;
   unsigned buffers_free = 0;
 };
@@ -100,14 +109,21 @@ class File {
   ~File();
 
   [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
-  [[nodiscard]] int fd() const noexcept { return fd_; }                // O_DIRECT when direct()
+  [[nodiscard]] int fd() const noexcept { return fd_; }  // O_DIRECT when direct()
   [[nodiscard]] int buffered_fd() const noexcept { return bfd_ >= 0 ? bfd_ : fd_; }
   [[nodiscard]] bool direct() const noexcept { return direct_; }
-  [[nodiscard]] IoMode mode() const noexcept { return mode_; }        // effective mode
+  [[nodiscard]] IoMode mode() const noexcept { return mode_; }               // effective mode
   [[nodiscard]] std::uint32_t alignment() const noexcept { return align_; }  // 1 if buffered
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
-  [[nodiscard]] std::uint64_t size() const;                           // fstat, now
+  [[nodiscard]] std::uint64_t size() const;  // fstat, now
   void close() noexcept;
+
+  // DontCache mode: true while requests carry RWF_DONTCACHE. The engine calls
+  // disable_dontcache() (thread-safe, logged once) when the file system refuses the flag.
+  [[nodiscard]] bool dontcache() const noexcept {
+    return dontcache_.load(std::memory_order_relaxed);
+  }
+  void disable_dontcache() const noexcept;
 
  private:
   int fd_ = -1;
@@ -116,6 +132,7 @@ class File {
   IoMode mode_ = IoMode::Buffered;
   std::uint32_t align_ = 1;
   std::string path_;
+  mutable std::atomic<bool> dontcache_{false};
 };
 
 namespace detail {
@@ -177,12 +194,12 @@ class Engine {
                      DoneCallback done) = 0;
   // Writes the first `len` bytes of a staging buffer at `offset`; the buffer goes back
   // to the pool once the write completed (or failed).
-  virtual void write(const File& file, std::uint64_t offset, StagingBuffer buffer,
-                     std::size_t len, DoneCallback done) = 0;
+  virtual void write(const File& file, std::uint64_t offset, StagingBuffer buffer, std::size_t len,
+                     DoneCallback done) = 0;
   // Reads exactly dst.size() bytes at `offset`. With want_crc the callback receives the
   // CRC-32 of dst, computed on worker threads as chunks land (else 0).
-  virtual void read(const File& file, std::uint64_t offset, std::span<std::byte> dst,
-                    bool want_crc, CrcCallback done) = 0;
+  virtual void read(const File& file, std::uint64_t offset, std::span<std::byte> dst, bool want_crc,
+                    CrcCallback done) = 0;
   // Streams [offset, offset + length) through staging buffers in order of submission;
   // on_chunk runs on worker threads, possibly concurrently and out of order. `done` runs
   // after the last on_chunk returned; an exception thrown by on_chunk fails the scan.
@@ -200,8 +217,8 @@ class Engine {
                                         StagingBuffer buffer, std::size_t len);
   [[nodiscard]] std::future<std::uint32_t> read(const File& file, std::uint64_t offset,
                                                 std::span<std::byte> dst, bool want_crc = false);
-  [[nodiscard]] std::future<void> scan(const File& file, std::uint64_t offset,
-                                       std::uint64_t length, ChunkCallback on_chunk);
+  [[nodiscard]] std::future<void> scan(const File& file, std::uint64_t offset, std::uint64_t length,
+                                       ChunkCallback on_chunk);
   [[nodiscard]] std::future<void> sync(const File& file, bool data_only = true);
 };
 

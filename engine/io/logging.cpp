@@ -1,0 +1,44 @@
+#include "io/logging.hpp"
+
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+namespace stsw::detail {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> make_logger() {
+  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  auto log = std::make_shared<spdlog::logger>("stsw", std::move(sink));
+  log->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [stsw] [%l] %v");
+  log->set_level(spdlog::level::warn);
+  const char* env = std::getenv("STSW_LOG_LEVEL");
+  if (env != nullptr && *env != '\0') {
+    std::string name(env);
+    if (name == "warning") name = "warn";
+    if (name == "error") name = "err";
+    auto level = spdlog::level::from_str(name);
+    // from_str maps unknown names to off; only "off" itself may switch logging off.
+    if (level != spdlog::level::off || name == "off") {
+      log->set_level(level);
+    } else {
+      log->warn(
+          "STSW_LOG_LEVEL='{}' is not a level (trace, debug, info, warn, error, "
+          "critical, off); keeping warn",
+          env);
+    }
+  }
+  return log;
+}
+
+}  // namespace
+
+spdlog::logger& logger() {
+  static const std::shared_ptr<spdlog::logger> instance = make_logger();
+  return *instance;
+}
+
+}  // namespace stsw::detail
