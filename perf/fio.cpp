@@ -1,0 +1,147 @@
+#include "fio.hpp"
+
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+
+#include "process.hpp"
+#include "stsw/error.hpp"
+
+namespace stsw::bench {
+namespace {
+
+namespace json = boost::json;
+
+double number(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return 0;
+  if (v->is_double()) return v->get_double();
+  if (v->is_int64()) return static_cast<double>(v->get_int64());
+  if (v->is_uint64()) return static_cast<double>(v->get_uint64());
+  return 0;
+}
+
+// A temporary working directory for fio, removed with what fio left in it.
+struct ScratchDir {
+  std::string path;
+  ScratchDir() {
+    std::string t = "/tmp/stsw-bench-fio-XXXXXX";
+    if (::mkdtemp(t.data()) == nullptr) throw errno_error(errno, "mkdtemp " + t);
+    path = t;
+  }
+  ~ScratchDir() {
+    for (const char* f : {"/stsw-bench.prerun.txt", "/stsw-bench.postrun.txt"}) {
+      ::unlink((path + f).c_str());
+    }
+    ::rmdir(path.c_str());
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+};
+
+// A `date +%s.%N` timestamp written by a hook; 0 when missing.
+double read_stamp(const std::string& path) {
+  std::ifstream f(path);
+  double v = 0;
+  if (!(f >> v)) return 0;
+  return v;
+}
+
+[[noreturn]] void bad(const std::string& why) {
+  throw Error(Errc::InvalidArgument, "fio output: " + why);
+}
+
+}  // namespace
+
+FioStats parse_fio_json(std::string_view text, bool write) {
+  const auto brace = text.find('{');
+  if (brace == std::string_view::npos) bad("no JSON object");
+  boost::system::error_code ec;
+  json::value doc = json::parse(text.substr(brace), ec);
+  if (ec) bad("invalid JSON (" + ec.message() + ")");
+  if (!doc.is_object()) bad("top level is not an object");
+  const json::value* jobs = doc.as_object().if_contains("jobs");
+  if (jobs == nullptr || !jobs->is_array() || jobs->as_array().empty()) bad("no jobs");
+  const json::value& job = jobs->as_array().front();
+  if (!job.is_object()) bad("job is not an object");
+  const json::object& jo = job.as_object();
+  const json::value* dir = jo.if_contains(write ? "write" : "read");
+  if (dir == nullptr || !dir->is_object()) bad(write ? "no write section" : "no read section");
+  FioStats s;
+  s.io_bytes = static_cast<std::uint64_t>(number(dir->as_object(), "io_bytes"));
+  s.io_seconds = number(dir->as_object(), "runtime") / 1000.0;
+  s.job_seconds = number(jo, "job_runtime") / 1000.0;
+  s.usr_cpu_pct = number(jo, "usr_cpu");
+  s.sys_cpu_pct = number(jo, "sys_cpu");
+  s.error = static_cast<int>(number(jo, "error"));
+  return s;
+}
+
+std::vector<std::string> fio_command(const std::string& fio, const FioJob& job) {
+  const std::uint64_t bs = job.block_size == 0 ? 1 : job.block_size;
+  const std::uint64_t size = job.size / bs * bs;
+  std::vector<std::string> argv = {
+      fio,
+      "--name=stsw-bench",
+      "--filename=" + job.filename,
+      std::string("--rw=") + (job.write ? "write" : "read"),
+      "--bs=" + std::to_string(bs),
+      "--iodepth=" + std::to_string(job.iodepth),
+      "--ioengine=io_uring",
+      std::string("--direct=") + (job.direct ? "1" : "0"),
+      "--size=" + std::to_string(size),
+      "--offset=" + std::to_string(job.offset),
+      "--output-format=json",
+      "--exec_prerun=date +%s.%N",
+      "--exec_postrun=date +%s.%N",
+  };
+  if (job.write) argv.push_back("--end_fsync=1");
+  if (!job.invalidate) argv.push_back("--invalidate=0");
+  return argv;
+}
+
+Sample run_fio(const std::string& fio, const FioJob& job, FioStats* stats) {
+  ScratchDir scratch;
+  ChildRun run = run_child(fio_command(fio, job), scratch.path);
+  if (run.exit_code != 0) {
+    throw Error(Errc::Io, "fio on " + job.filename + " exited with " +
+                              std::to_string(run.exit_code) + ": " + run.err.substr(0, 2000));
+  }
+  FioStats fs = parse_fio_json(run.out, job.write);
+  if (fs.error != 0) {
+    throw Error(Errc::Io, "fio on " + job.filename + " reported error " + std::to_string(fs.error));
+  }
+  Sample s;
+  const double pre = read_stamp(scratch.path + "/stsw-bench.prerun.txt");
+  const double post = read_stamp(scratch.path + "/stsw-bench.postrun.txt");
+  if (pre > 0 && post >= pre) {
+    s.seconds = post - pre;
+  } else {
+    s.seconds = run.seconds;
+    s.note = "fio hooks left no timestamps: process wall time (start-up included)";
+  }
+  s.cpu_seconds = (fs.usr_cpu_pct + fs.sys_cpu_pct) / 100.0 * fs.job_seconds;
+  s.bytes = fs.io_bytes;
+  s.peak_rss = run.max_rss;
+  s.peak_rss_growth = run.max_rss;
+  s.peak_rss_own = run.max_rss;
+  if (stats != nullptr) *stats = fs;
+  return s;
+}
+
+std::optional<std::string> fio_version(const std::string& fio) {
+  try {
+    ChildRun run = run_child({fio, "--version"});
+    if (run.exit_code != 0) return std::nullopt;
+    std::string v = run.out;
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+    return v;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace stsw::bench

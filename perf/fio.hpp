@@ -1,0 +1,61 @@
+// The fio baseline: what the device can do for the same bytes, block size, queue depth
+// and direct flag, with ioengine=io_uring. Writes end with end_fsync=1.
+//
+// Timing. fio's process start-up costs 1.4-1.8 s on these machines (measured: spawn to
+// the job's exec_prerun hook), far more than stsw's set-up, so timing the process would
+// flatter stsw. The job is timed end to end instead: from its exec_prerun hook to its
+// exec_postrun hook (file open, all I/O, the final fsync and the close), which is a few
+// milliseconds longer than fio's own runtime (measured 1.689 s runtime vs 1.738 s between
+// the hooks for a 1 GiB write; the runtime includes the end_fsync).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "measure.hpp"
+
+namespace stsw::bench {
+
+struct FioJob {
+  std::string filename;
+  bool write = false;        // rw=write (else rw=read)
+  std::uint64_t size = 0;    // bytes (rounded down to a multiple of block_size)
+  std::uint64_t offset = 0;  // start offset in the file
+  std::size_t block_size = 8 << 20;
+  unsigned iodepth = 8;
+  bool direct = true;
+  bool invalidate = true;  // false: --invalidate=0 (warm page-cache reads)
+};
+
+// fio's own figures from its JSON report (--output-format=json).
+struct FioStats {
+  std::uint64_t io_bytes = 0;  // bytes transferred by the job
+  double io_seconds = 0;       // fio's runtime of the direction (end_fsync included)
+  double job_seconds = 0;      // job_runtime
+  double usr_cpu_pct = 0;
+  double sys_cpu_pct = 0;
+  int error = 0;  // the job's error field
+};
+
+// Parses fio's JSON output (text before the first '{' is skipped: fio prints notes there).
+// Reads the first job's "read" or "write" section. Throws stsw::Error(InvalidArgument)
+// with the reason when the text is not a fio JSON report.
+[[nodiscard]] FioStats parse_fio_json(std::string_view text, bool write);
+
+// The command line for `job` (argv[0] = `fio`).
+[[nodiscard]] std::vector<std::string> fio_command(const std::string& fio, const FioJob& job);
+
+// Runs fio for `job` (in a scratch working directory, where fio saves the hooks' output).
+// The Sample's seconds run from the prerun to the postrun hook (the process's wall time,
+// with a note, if the hooks left no timestamps); its CPU time is fio's job CPU (usr_cpu +
+// sys_cpu of job_runtime), its peak RSS the child's; bytes are fio's io_bytes. Throws
+// stsw::Error when fio fails (its stderr in the message).
+[[nodiscard]] Sample run_fio(const std::string& fio, const FioJob& job, FioStats* stats = nullptr);
+
+// "fio-3.33" from `fio --version`; nullopt when fio cannot be run.
+[[nodiscard]] std::optional<std::string> fio_version(const std::string& fio);
+
+}  // namespace stsw::bench

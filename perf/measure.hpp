@@ -1,0 +1,40 @@
+// One timed run of a workload: wall time, CPU time (user + sys of every thread, from
+// getrusage), bytes moved and the peak resident-set growth during the run.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace stsw::bench {
+
+struct Sample {
+  double seconds = 0;                 // wall time of the timed section
+  double cpu_seconds = 0;             // user + sys over the timed section
+  std::uint64_t bytes = 0;            // payload bytes the workload moved
+  std::uint64_t peak_rss_growth = 0;  // VmHWM - VmRSS at start of the timed section
+  std::uint64_t peak_rss = 0;         // VmHWM at the end (absolute), or a child's ru_maxrss
+  // The process's peak minus the caller buffers (caller_buffer_bytes()): what the
+  // implementation itself holds (engine pool, mappings, heap, code); a child's ru_maxrss.
+  std::uint64_t peak_rss_own = 0;
+  bool cold = false;            // reads: the file was out of the page cache at start
+  double resident_before = -1;  // fraction of the file cached at start (-1: not read)
+  std::string note;             // anything a reader of the figure must know
+
+  [[nodiscard]] double gbps() const noexcept {
+    return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0;
+  }
+  [[nodiscard]] double cpu_per_gb() const noexcept {
+    return bytes > 0 ? cpu_seconds / (static_cast<double>(bytes) / 1e9) : 0;
+  }
+};
+
+// Runs `body` in this process and measures it. `body` returns the bytes it moved and
+// must not allocate its destination/source buffers (the caller pre-faults them). The
+// peak-RSS probe is reset right before `body` starts.
+[[nodiscard]] Sample measure_in_process(const std::function<std::uint64_t()>& body);
+
+// Monotonic seconds.
+[[nodiscard]] double now_seconds() noexcept;
+
+}  // namespace stsw::bench

@@ -1,0 +1,259 @@
+#include "rows.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "fio.hpp"
+#include "naive.hpp"
+#include "page_cache.hpp"
+#include "stsw/error.hpp"
+
+namespace stsw::bench {
+namespace {
+
+// Marks a read sample with the cache state it started from.
+Sample cold_read(const RunContext& ctx, const std::string& path,
+                 const std::function<Sample()>& run) {
+  DropResult d = drop_cache(path, ctx.config->cache_drop);
+  Sample s = run();
+  s.cold = d.cold;
+  s.resident_before = d.resident;
+  if (!d.cold) s.note += (s.note.empty() ? "" : "; ") + d.note;
+  return s;
+}
+
+Sample warm_read(const std::string& path, const std::function<Sample()>& run) {
+  const double resident = warm_cache(path);
+  Sample s = run();
+  s.resident_before = resident;
+  return s;
+}
+
+// A write into a fresh target, deleted afterwards (outside the timed section).
+Sample write_to(const RunContext& ctx, const std::string& target,
+                const std::function<Sample()>& run) {
+  remove_and_sync(target);
+  Sample s = run();
+  if (!ctx.config->keep_files) remove_and_sync(target);
+  return s;
+}
+
+Sample sum(const Sample& a, const Sample& b) {
+  Sample s;
+  s.seconds = a.seconds + b.seconds;
+  s.cpu_seconds = a.cpu_seconds + b.cpu_seconds;
+  s.bytes = a.bytes + b.bytes;
+  s.peak_rss_growth = std::max(a.peak_rss_growth, b.peak_rss_growth);
+  s.peak_rss = std::max(a.peak_rss, b.peak_rss);
+  s.peak_rss_own = std::max(a.peak_rss_own, b.peak_rss_own);
+  s.cold = b.cold;
+  s.resident_before = b.resident_before;
+  s.note = a.note + (a.note.empty() || b.note.empty() ? "" : "; ") + b.note;
+  return s;
+}
+
+FioJob fio_job(const RunContext& ctx, const std::string& path, bool write, std::uint64_t size) {
+  FioJob j;
+  j.filename = path;
+  j.write = write;
+  j.size = size;
+  j.block_size = ctx.config->chunk_size;
+  j.iodepth = ctx.config->queue_depth;
+  j.direct = write ? ctx.fio_direct_write
+                   : ctx.config->read_mode != ReadMode::Buffered &&
+                         ctx.config->read_mode != ReadMode::Mmap;
+  return j;
+}
+
+std::uint64_t file_size_of(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw errno_error(errno, "open " + path);
+  off_t end = ::lseek(fd, 0, SEEK_END);
+  ::close(fd);
+  return end < 0 ? 0 : static_cast<std::uint64_t>(end);
+}
+
+void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
+  const auto& cfg = *c.config;
+  const std::string t = c.prefix + "write.safetensors";
+  auto stsw_row = [&c, t](bool crc) {
+    return [&c, t, crc] {
+      return write_to(c, t, [&] {
+        return measure_in_process([&] { return stsw_write(t, *c.file, *c.source, crc, c.stsw); });
+      });
+    };
+  };
+  rows.push_back(
+      {Workload::Write, "stsw-write", "stsw StreamWriter, crc32", "stsw", stsw_row(true)});
+  if (cfg.write_nocrc) {
+    rows.push_back({Workload::Write, "stsw-write-nocrc", "stsw StreamWriter, no crc", "stsw",
+                    stsw_row(false)});
+  }
+  if (cfg.engine_rows) {
+    rows.push_back({Workload::Write, "engine-write", "stsw Engine::write (raw)", "engine", [&c, t] {
+                      return write_to(c, t, [&] {
+                        return measure_in_process([&] {
+                          return engine_write(t, c.file->official_file_size(), c.source->pool(),
+                                              c.stsw);
+                        });
+                      });
+                    }});
+  }
+  if (!c.fio.empty()) {
+    rows.push_back({Workload::Write, "fio-write", "fio write, end_fsync", "fio", [&c, t] {
+                      return write_to(c, t, [&] {
+                        return run_fio(c.fio, fio_job(c, t, true, c.file->official_file_size()));
+                      });
+                    }});
+  }
+  if (cfg.baselines.naive) {
+    rows.push_back(
+        {Workload::Write, "naive-write", "naive 1 MiB write() + fsync", "naive", [&c, t] {
+           return write_to(c, t, [&] {
+             return measure_in_process([&] { return naive_write(t, *c.file, *c.source); });
+           });
+         }});
+  }
+}
+
+void add_read_rows(const RunContext& c, std::vector<RowSpec>& rows, bool cold) {
+  const auto& cfg = *c.config;
+  const Workload g = cold ? Workload::ReadCold : Workload::ReadWarm;
+  const std::string p = c.read_path;
+  auto wrap = [&c, p, cold](std::function<Sample()> run) -> std::function<Sample()> {
+    return [&c, p, cold, run] { return cold ? cold_read(c, p, run) : warm_read(p, run); };
+  };
+  const std::string sfx = cold ? "" : "-warm";
+  auto span = [&c] { return c.dst->span(); };
+  rows.push_back({g, "stsw-read" + sfx, "stsw read_into, crc checked", "stsw", wrap([&c, p, span] {
+                    return measure_in_process(
+                        [&] { return stsw_read_into(p, span(), true, c.stsw); });
+                  })});
+  if (cold && cfg.write_nocrc) {
+    rows.push_back(
+        {g, "stsw-read-nocrc", "stsw read_into, no crc check", "stsw", wrap([&c, p, span] {
+           return measure_in_process([&] { return stsw_read_into(p, span(), false, c.stsw); });
+         })});
+  }
+  if (cold && cfg.fresh_memory) {
+    rows.push_back({g, "stsw-read-fresh", "stsw read_into fresh memory, crc", "stsw", wrap([&c, p] {
+                      return measure_in_process(
+                          [&] { return stsw_read_into_fresh(p, true, c.stsw); });
+                    })});
+  }
+  if (cfg.engine_rows) {
+    rows.push_back(
+        {g, "engine-read" + sfx, "stsw Engine::read (raw)", "engine", wrap([&c, p, span] {
+           return measure_in_process([&] { return engine_read(p, span(), c.stsw); });
+         })});
+  }
+  if (!c.fio.empty()) {
+    rows.push_back({g, "fio-read" + sfx, cold ? "fio read" : "fio read, buffered, invalidate=0",
+                    "fio", wrap([&c, p, cold] {
+                      FioJob j = fio_job(c, p, false, file_size_of(p));
+                      if (!cold) {
+                        j.direct = false;
+                        j.invalidate = false;
+                      }
+                      return run_fio(c.fio, j);
+                    })});
+  }
+  if (cfg.baselines.mmap) {
+    rows.push_back(
+        {g, "mmap-read" + sfx, "mmap + memcpy (official loader)", "mmap", wrap([&c, p, span] {
+           return measure_in_process([&] { return mmap_memcpy_read(p, *c.file, span()); });
+         })});
+  }
+  if (cfg.baselines.pread) {
+    rows.push_back({g, "pread-read" + sfx, "pread loop", "pread", wrap([&c, p, span] {
+                      return measure_in_process(
+                          [&] { return pread_loop_read(p, *c.file, span()); });
+                    })});
+  }
+}
+
+void add_verify_rows(const RunContext& c, std::vector<RowSpec>& rows) {
+  const std::string p = c.read_path;
+  rows.push_back({Workload::Verify, "stsw-verify", "stsw verify (CRC scrub)", "stsw", [&c, p] {
+                    return cold_read(c, p, [&] {
+                      return measure_in_process([&] { return stsw_verify(p, c.stsw); });
+                    });
+                  }});
+  if (!c.fio.empty()) {
+    rows.push_back({Workload::Verify, "fio-read-verify", "fio read", "fio", [&c, p] {
+                      return cold_read(c, p, [&] {
+                        return run_fio(c.fio, fio_job(c, p, false, file_size_of(p)));
+                      });
+                    }});
+  }
+}
+
+void add_roundtrip_rows(const RunContext& c, std::vector<RowSpec>& rows) {
+  const std::string t = c.prefix + "roundtrip.safetensors";
+  auto span = [&c] { return c.dst->span(); };
+  rows.push_back(
+      {Workload::Roundtrip, "stsw-roundtrip", "stsw write + cold read_into", "stsw", [&c, t, span] {
+         return write_to(c, t, [&] {
+           Sample w =
+               measure_in_process([&] { return stsw_write(t, *c.file, *c.source, true, c.stsw); });
+           Sample r = cold_read(c, t, [&] {
+             return measure_in_process([&] { return stsw_read_into(t, span(), true, c.stsw); });
+           });
+           return sum(w, r);
+         });
+       }});
+  if (!c.fio.empty()) {
+    rows.push_back({Workload::Roundtrip, "fio-roundtrip", "fio write + cold read", "fio", [&c, t] {
+                      return write_to(c, t, [&] {
+                        Sample w =
+                            run_fio(c.fio, fio_job(c, t, true, c.file->official_file_size()));
+                        Sample r = cold_read(c, t, [&] {
+                          return run_fio(c.fio, fio_job(c, t, false, file_size_of(t)));
+                        });
+                        return sum(w, r);
+                      });
+                    }});
+  }
+  if (c.config->baselines.naive && c.config->baselines.mmap) {
+    rows.push_back(
+        {Workload::Roundtrip, "naive-roundtrip", "naive write + mmap read", "naive", [&c, t, span] {
+           return write_to(c, t, [&] {
+             Sample w = measure_in_process([&] { return naive_write(t, *c.file, *c.source); });
+             Sample r = cold_read(c, t, [&] {
+               return measure_in_process([&] { return mmap_memcpy_read(t, *c.file, span()); });
+             });
+             return sum(w, r);
+           });
+         }});
+  }
+}
+
+}  // namespace
+
+void remove_and_sync(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw errno_error(errno, "unlink " + path);
+  const auto slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)::syncfs(fd);
+    ::close(fd);
+  }
+}
+
+std::vector<RowSpec> make_rows(const RunContext& ctx, Workload group) {
+  std::vector<RowSpec> rows;
+  switch (group) {
+    case Workload::Write: add_write_rows(ctx, rows); break;
+    case Workload::ReadCold: add_read_rows(ctx, rows, true); break;
+    case Workload::ReadWarm: add_read_rows(ctx, rows, false); break;
+    case Workload::Verify: add_verify_rows(ctx, rows); break;
+    case Workload::Roundtrip: add_roundtrip_rows(ctx, rows); break;
+  }
+  return rows;
+}
+
+}  // namespace stsw::bench

@@ -1,0 +1,60 @@
+// The stsw side of each comparison: StreamWriter, StreamReader (read_into, verify) and the
+// raw Engine, driven the way an application would drive them. Each function returns the
+// bytes it moved and throws stsw::Error on failure (a CRC mismatch included).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "bench_file.hpp"
+#include "stsw/engine.hpp"
+#include "stsw/reader.hpp"
+
+namespace stsw::bench {
+
+struct StswSettings {
+  std::shared_ptr<Engine> engine;  // created once per run, outside the timed sections
+  IoMode io_mode = IoMode::Auto;
+  ReadMode read_mode = ReadMode::Auto;
+};
+
+// StreamWriter::open, write_block of every tensor in order (each waited for, as an
+// application saving tensors one by one would), close (durable: fdatasync + dir fsync).
+// Returns the file size.
+std::uint64_t stsw_write(const std::string& path, const BenchFile& file, const TensorSource& source,
+                         bool crc32, const StswSettings& s);
+
+// StreamReader::open, then read_into of every tensor into dst + offset_begin, all in
+// flight at once, CRC checked when verify_crc. Returns the tensor bytes read.
+std::uint64_t stsw_read_into(const std::string& path, std::span<std::byte> dst, bool verify_crc,
+                             const StswSettings& s);
+
+// Like stsw_read_into into freshly mapped, never touched memory (the page faults are
+// part of the measurement): what a loader allocating new tensors pays.
+std::uint64_t stsw_read_into_fresh(const std::string& path, bool verify_crc, const StswSettings& s);
+
+// StreamReader::open + verify(); throws Error(CrcMismatch) when the report did not pass.
+// Returns the bytes scrubbed.
+std::uint64_t stsw_verify(const std::string& path, const StswSettings& s);
+
+enum class WriteTarget {
+  NewFile,    // create or truncate, then fallocate
+  Overwrite,  // create if missing, keep existing blocks, fallocate
+  Device,     // a block device: open it as it is
+};
+
+// The raw engine: File::open, fallocate (files), Engine::write of `bytes` (rounded up to
+// 4096) repeating `pool` in pool-sized transfers, one after the other (the queue depth
+// stays the engine's, as fio's stays its iodepth), then fdatasync. Returns the bytes.
+std::uint64_t engine_write(const std::string& path, std::uint64_t bytes,
+                           std::span<const std::byte> pool, const StswSettings& s,
+                           WriteTarget target = WriteTarget::NewFile);
+
+// The raw engine: Engine::read of the first `bytes` (0: the whole file) into dst, in
+// dst-sized transfers when the file is larger (no CRC). Returns the bytes read.
+std::uint64_t engine_read(const std::string& path, std::span<std::byte> dst, const StswSettings& s,
+                          std::uint64_t bytes = 0);
+
+}  // namespace stsw::bench

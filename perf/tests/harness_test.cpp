@@ -1,0 +1,284 @@
+// Unit tests of the harness's parts that need no stsw I/O: statistics, sizes, tensor
+// mixes, fio's JSON, child processes, page-cache control, the naive baselines' bytes and
+// the report formats.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench_file.hpp"
+#include "fio.hpp"
+#include "memory.hpp"
+#include "naive.hpp"
+#include "page_cache.hpp"
+#include "process.hpp"
+#include "report.hpp"
+#include "stats.hpp"
+#include "stsw/error.hpp"
+#include "tensor_mix.hpp"
+#include "units.hpp"
+
+namespace stsw::bench {
+namespace {
+
+std::string temp_dir() {
+  std::string t = "/tmp/stsw-perf-test-XXXXXX";
+  if (::mkdtemp(t.data()) == nullptr) ADD_FAILURE() << "mkdtemp";
+  return t;
+}
+
+TEST(Stats, MedianMinMaxOddAndEven) {
+  std::vector<double> odd = {3, 1, 2};
+  Summary s = summarize(odd);
+  EXPECT_EQ(s.median, 2);
+  EXPECT_EQ(s.min, 1);
+  EXPECT_EQ(s.max, 3);
+  EXPECT_EQ(s.count, 3U);
+  std::vector<double> even = {4, 1, 3, 2};
+  EXPECT_EQ(summarize(even).median, 2.5);
+  EXPECT_EQ(summarize(std::vector<double>{}).count, 0U);
+}
+
+TEST(Stats, PairedRatiosSkipMissingDenominators) {
+  std::vector<double> a = {2, 3, 4};
+  std::vector<double> b = {1, 0, 2, 7};
+  EXPECT_EQ(paired_ratios(a, b), (std::vector<double>{2, 2}));
+}
+
+TEST(Units, ParsesBinaryAndDecimalSizes) {
+  EXPECT_EQ(parse_size("4096"), 4096U);
+  EXPECT_EQ(parse_size("64K"), 65536U);
+  EXPECT_EQ(parse_size("8MiB"), 8U << 20);
+  EXPECT_EQ(parse_size("4gib"), 4ULL << 30);
+  EXPECT_EQ(parse_size("2GB"), 2'000'000'000ULL);
+  EXPECT_FALSE(parse_size(""));
+  EXPECT_FALSE(parse_size("M"));
+  EXPECT_FALSE(parse_size("4X"));
+  EXPECT_FALSE(parse_size("99999999999999999999"));
+  EXPECT_FALSE(parse_size("20000000000T"));
+  EXPECT_EQ(format_bytes(4ULL << 30), "4 GiB");
+  EXPECT_EQ(format_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(format_size_short(8 << 20), "8M");
+  EXPECT_EQ(format_size_short(1536 << 10), "1536K");
+}
+
+TEST(TensorMix, UniformSplitsIntoEqualTensors) {
+  auto mix = parse_mix("uniform:1M");
+  ASSERT_TRUE(mix);
+  auto t = generate_mix(*mix, (10U << 20) + 5);
+  EXPECT_EQ(t.size(), 10U);
+  EXPECT_EQ(total_bytes(t), 10U << 20);
+  EXPECT_EQ(to_string(*mix), "uniform:1M");
+  EXPECT_THROW((void)generate_mix(*mix, 1000), Error);
+  EXPECT_FALSE(parse_mix("uniform:0"));
+  EXPECT_FALSE(parse_mix("gpt"));
+}
+
+TEST(TensorMix, LlmLooksLikeATransformerCheckpoint) {
+  const std::uint64_t target = 4ULL << 30;
+  auto t = generate_mix(*parse_mix("llm"), target);
+  const std::uint64_t total = total_bytes(t);
+  EXPECT_LE(total, target);
+  EXPECT_GT(total, target * 9 / 10);
+  std::size_t huge = 0, mid = 0, tiny = 0;
+  for (const auto& s : t) {
+    const auto n = *byte_size(s.dtype, s.shape);
+    if (n >= 100'000'000) ++huge;
+    if (n >= 10'000'000 && n < 100'000'000) ++mid;
+    if (n < 100'000) ++tiny;
+  }
+  EXPECT_GE(huge, 2U);
+  EXPECT_GE(mid, 40U);
+  EXPECT_GE(tiny, 40U);
+  EXPECT_THROW((void)generate_mix(*parse_mix("llm"), 1000), Error);
+  // Small files still get a valid mix.
+  EXPECT_LE(total_bytes(generate_mix(*parse_mix("llm"), 64U << 20)), 64U << 20);
+}
+
+constexpr const char* kFioJson = R"(note: both iodepth >= 1 and synchronous I/O engine are selected
+{
+  "fio version" : "fio-3.33",
+  "jobs" : [ { "jobname" : "stsw-bench", "error" : 0, "usr_cpu" : 1.5, "sys_cpu" : 20.25,
+      "read" : { "io_bytes" : 0, "runtime" : 0 },
+      "write" : { "io_bytes" : 4294967296, "bw_bytes" : 1073741824, "runtime" : 4000 } } ]
+})";
+
+TEST(Fio, ParsesTheJsonReport) {
+  FioStats s = parse_fio_json(kFioJson, true);
+  EXPECT_EQ(s.io_bytes, 4294967296ULL);
+  EXPECT_DOUBLE_EQ(s.io_seconds, 4.0);
+  EXPECT_DOUBLE_EQ(s.sys_cpu_pct, 20.25);
+  EXPECT_EQ(s.error, 0);
+  EXPECT_EQ(parse_fio_json(kFioJson, false).io_bytes, 0U);
+  EXPECT_THROW((void)parse_fio_json("fio: failed", true), Error);
+  EXPECT_THROW((void)parse_fio_json("{\"jobs\": []}", true), Error);
+  EXPECT_THROW((void)parse_fio_json("{\"jobs\": [{}]}", true), Error);
+  EXPECT_THROW((void)parse_fio_json("{ broken", true), Error);
+}
+
+TEST(Fio, CommandMatchesTheJob) {
+  FioJob j;
+  j.filename = "/x/f";
+  j.write = true;
+  j.size = (8U << 20) * 3 + 100;  // rounded down to the block size
+  j.block_size = 8U << 20;
+  j.iodepth = 16;
+  auto argv = fio_command("fio", j);
+  auto has = [&](const std::string& a) {
+    return std::find(argv.begin(), argv.end(), a) != argv.end();
+  };
+  EXPECT_TRUE(has("--rw=write"));
+  EXPECT_TRUE(has("--end_fsync=1"));
+  EXPECT_TRUE(has("--ioengine=io_uring"));
+  EXPECT_TRUE(has("--direct=1"));
+  EXPECT_TRUE(has("--iodepth=16"));
+  EXPECT_TRUE(has("--size=" + std::to_string((8U << 20) * 3)));
+  j.write = false;
+  j.direct = false;
+  j.invalidate = false;
+  argv = fio_command("fio", j);
+  EXPECT_TRUE(has("--rw=read"));
+  EXPECT_TRUE(has("--invalidate=0"));
+  EXPECT_TRUE(has("--direct=0"));
+  EXPECT_FALSE(has("--end_fsync=1"));
+}
+
+TEST(Process, CapturesOutputExitCodeAndUsage) {
+  ChildRun r = run_child({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+  EXPECT_GT(r.max_rss, 0U);
+  EXPECT_THROW((void)run_child({"/nonexistent/program"}), Error);
+  EXPECT_THROW((void)run_child({}), Error);
+  EXPECT_TRUE(find_program("sh"));
+  EXPECT_FALSE(find_program("stsw-no-such-program-xyz"));
+}
+
+TEST(Memory, HugeBufferIsFilledAndPeakRssResets) {
+  HugeBuffer b(3 << 20, 42);
+  ASSERT_NE(b.data(), nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b.data()) % (2 << 20), 0U);
+  HugeBuffer same(3 << 20, 42);
+  EXPECT_EQ(std::memcmp(b.data(), same.data(), b.size()), 0);
+  HugeBuffer moved = std::move(b);
+  EXPECT_EQ(b.data(), nullptr);
+  EXPECT_EQ(moved.size(), 3U << 20);
+  RssSample s = read_rss();
+  EXPECT_GT(s.rss, 0U);
+  EXPECT_GE(s.hwm, s.rss);
+  if (reset_peak_rss()) {
+    RssSample after = read_rss();
+    EXPECT_LE(after.hwm, s.hwm);
+  }
+}
+
+TEST(PageCache, DropsAndWarmsAFile) {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/f";
+  {
+    HugeBuffer data(8 << 20, 7);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    ::close(fd);
+  }
+  EXPECT_GT(warm_cache(path), 0.99);
+  DropResult d = drop_cache(path, CacheDrop::File);
+  EXPECT_EQ(d.method, "fadvise");
+  EXPECT_TRUE(d.cold) << d.note;
+  EXPECT_LE(d.resident, 0.01);
+  DropResult none = drop_cache(path, CacheDrop::None);
+  EXPECT_FALSE(none.cold);
+  EXPECT_FALSE(none.note.empty());
+  EXPECT_EQ(resident_fraction(dir + "/missing"), -1);
+  EXPECT_THROW((void)warm_cache(dir + "/missing"), Error);
+  EXPECT_EQ(parse_cache_drop("global"), CacheDrop::Global);
+  EXPECT_FALSE(parse_cache_drop("sometimes"));
+  std::system(("rm -rf " + dir).c_str());
+}
+
+TEST(Naive, WriterAndReadersAgreeOnTheBytes) {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/naive.safetensors";
+  BenchFile f = make_bench_file(generate_mix(*parse_mix("uniform:1M"), 5 << 20));
+  TensorSource src(f, 2 << 20);
+  EXPECT_EQ(naive_write(path, f, src, 300'000), f.official_file_size());
+  EXPECT_EQ(read_header_length(path) + 8, f.official_header.size());
+  HugeBuffer a(f.data_size), b(f.data_size);
+  EXPECT_EQ(mmap_memcpy_read(path, f, a.span()), f.data_size);
+  EXPECT_EQ(pread_loop_read(path, f, b.span()), f.data_size);
+  for (const auto& t : f.tensors) {
+    auto want = src.bytes(t);
+    EXPECT_EQ(std::memcmp(a.data() + t.offset_begin, want.data(), want.size()), 0) << t.name;
+    EXPECT_EQ(std::memcmp(b.data() + t.offset_begin, want.data(), want.size()), 0) << t.name;
+  }
+  HugeBuffer small(1024);
+  EXPECT_THROW((void)pread_loop_read(path, f, small.span()), Error);
+  EXPECT_THROW((void)mmap_memcpy_read(dir + "/missing", f, a.span()), Error);
+  EXPECT_THROW((void)naive_write(dir + "/no/such/dir/x", f, src), Error);
+  std::system(("rm -rf " + dir).c_str());
+}
+
+TEST(Report, TableJsonAndCsvCarryRatios) {
+  BenchReport rep;
+  rep.config.repetitions = 2;
+  auto row = [](std::string id, std::string impl, std::vector<double> secs) {
+    Row r{Workload::Write, id, id + " label", impl, {}, {}, {}};
+    for (double s : secs) {
+      Sample x;
+      x.seconds = s;
+      x.bytes = 1'000'000'000;
+      x.cpu_seconds = 0.5;
+      r.samples.push_back(x);
+      r.ok.push_back(s > 0);
+    }
+    return r;
+  };
+  rep.rows.push_back(row("stsw-write", "stsw", {1.0, 2.0}));
+  rep.rows.push_back(row("fio-write", "fio", {2.0, 2.0}));
+  rep.rows.push_back(row("naive-write", "naive", {4.0, 0.0}));
+  rep.rows.back().errors.push_back("repetition 2: boom");
+  RowSummary s = summarize_row(rep, rep.rows[0]);
+  ASSERT_TRUE(s.vs_fio);
+  EXPECT_DOUBLE_EQ(s.vs_fio->max, 2.0);
+  EXPECT_DOUBLE_EQ(s.vs_fio->min, 1.0);
+  ASSERT_EQ(s.vs_baseline.count("naive-write"), 1U);
+  EXPECT_EQ(s.vs_baseline["naive-write"].count, 1U);  // the failed repetition is skipped
+  EXPECT_DOUBLE_EQ(s.vs_baseline["naive-write"].median, 4.0);
+  EXPECT_DOUBLE_EQ(s.cpu_per_gb.median, 0.5);
+
+  std::ostringstream js;
+  write_json(js, rep);
+  auto doc = boost::json::parse(js.str()).as_object();
+  EXPECT_EQ(doc.at("tool").as_string(), "stsw-bench");
+  auto& rows = doc.at("rows").as_array();
+  ASSERT_EQ(rows.size(), 3U);
+  EXPECT_DOUBLE_EQ(rows[0].at("ratio_to_fio").at("max").as_double(), 2.0);
+  EXPECT_TRUE(rows[1].at("ratio_to_fio").is_null());
+  EXPECT_EQ(rows[2].at("errors").as_array().size(), 1U);
+
+  std::ostringstream csv;
+  write_csv(csv, rep);
+  const std::string csv_text = csv.str();
+  EXPECT_EQ(std::count(csv_text.begin(), csv_text.end(), '\n'), 4);
+
+  char* buf = nullptr;
+  std::size_t len = 0;
+  std::FILE* mem = open_memstream(&buf, &len);
+  print_table(mem, rep);
+  std::fclose(mem);
+  std::string text(buf, len);
+  std::free(buf);
+  EXPECT_NE(text.find("stsw-write label"), std::string::npos);
+  EXPECT_NE(text.find("1 failed"), std::string::npos);
+  EXPECT_NE(text.find("error: naive-write: repetition 2: boom"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stsw::bench

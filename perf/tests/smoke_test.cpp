@@ -1,0 +1,142 @@
+// The harness end to end: `stsw-bench --quick --json` and `stsw-bench sweep` on a small
+// file must run every workload and baseline and produce a well-formed report. Asserts
+// structure and that bytes moved, never timings (the figures of a 64 MiB run mean nothing).
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "process.hpp"
+
+namespace stsw::bench {
+namespace {
+
+namespace json = boost::json;
+
+class Smoke : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = "/tmp/stsw-perf-smoke-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_.data()), nullptr);
+  }
+  void TearDown() override { (void)run_child({"rm", "-rf", dir_}); }
+
+  json::object run_json(std::vector<std::string> args, const std::string& out) {
+    ChildRun r = run_child(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+    std::ifstream f(out);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    json::value v = json::parse(ss.str());
+    return v.as_object();
+  }
+
+  std::string dir_;
+};
+
+bool have_fio() { return find_program("fio").has_value(); }
+
+TEST_F(Smoke, QuickRunCoversEveryWorkloadAndBaseline) {
+  const std::string out = dir_ + "/report.json";
+  json::object doc =
+      run_json({STSW_BENCH_BIN, "--quick", "--dir", dir_, "--json", out, "--quiet"}, out);
+  EXPECT_EQ(doc.at("tool").as_string(), "stsw-bench");
+  EXPECT_EQ(doc.at("config").at("suite").as_string(), "quick");
+  std::set<std::string> ids;
+  for (const auto& rv : doc.at("rows").as_array()) {
+    const json::object& row = rv.as_object();
+    const std::string id(row.at("id").as_string());
+    ids.insert(id);
+    EXPECT_TRUE(row.at("errors").as_array().empty())
+        << id << ": " << json::serialize(row.at("errors"));
+    const auto& samples = row.at("samples").as_array();
+    ASSERT_EQ(samples.size(), 1U) << id;
+    EXPECT_TRUE(samples[0].at("ok").as_bool()) << id;
+    EXPECT_GT(samples[0].at("bytes").as_uint64(), 0U) << id;
+    EXPECT_GT(samples[0].at("seconds").as_double(), 0.0) << id;
+    EXPECT_GE(samples[0].at("cpu_seconds").as_double(), 0.0) << id;
+    EXPECT_TRUE(row.contains("cpu_s_per_gb")) << id;
+    EXPECT_TRUE(row.contains("peak_rss_growth")) << id;
+    if (have_fio() && row.at("impl").as_string() == "stsw") {
+      EXPECT_FALSE(row.at("ratio_to_fio").is_null()) << id;
+    }
+  }
+  for (const char* id :
+       {"stsw-write", "stsw-write-nocrc", "engine-write", "naive-write", "stsw-read",
+        "stsw-read-nocrc", "stsw-read-fresh", "engine-read", "mmap-read", "pread-read",
+        "stsw-read-warm", "engine-read-warm", "mmap-read-warm", "pread-read-warm", "stsw-verify",
+        "stsw-roundtrip", "naive-roundtrip"}) {
+    EXPECT_EQ(ids.count(id), 1U) << id;
+  }
+  if (have_fio()) {
+    for (const char* id :
+         {"fio-write", "fio-read", "fio-read-warm", "fio-read-verify", "fio-roundtrip"}) {
+      EXPECT_EQ(ids.count(id), 1U) << id;
+    }
+  }
+  EXPECT_GT(doc.at("file").at("tensors").as_uint64(), 10U);
+  // Nothing left behind but the report.
+  ChildRun ls = run_child({"ls", "-A", dir_});
+  EXPECT_EQ(ls.out, "report.json\n");
+}
+
+TEST_F(Smoke, CsvAndBadOptions) {
+  const std::string csv = dir_ + "/r.csv";
+  ChildRun r = run_child({STSW_BENCH_BIN, "--quick", "--workloads", "write", "--baselines", "none",
+                          "--no-crc-rows", "--dir", dir_, "--csv", csv, "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("stsw StreamWriter, crc32"), std::string::npos) << r.out;
+  std::ifstream f(csv);
+  std::string header, line;
+  std::getline(f, header);
+  EXPECT_EQ(header.rfind("group,id,impl,label", 0), 0U);
+  std::getline(f, line);
+  EXPECT_EQ(line.rfind("write,stsw-write,stsw,", 0), 0U) << line;
+
+  for (std::vector<std::string> bad : {std::vector<std::string>{"--size", "12Q"},
+                                       {"--mix", "gpt"},
+                                       {"--workloads", "dance"},
+                                       {"--chunk", "1000"},
+                                       {"--baselines", "magic"},
+                                       {"--dir", dir_ + "/missing"}}) {
+    std::vector<std::string> argv = {STSW_BENCH_BIN, "--quick", "--quiet", "--dir", dir_};
+    argv.insert(argv.end(), bad.begin(), bad.end());
+    ChildRun b = run_child(argv);
+    EXPECT_EQ(b.exit_code, 2) << bad[0] << " " << bad[1] << ": " << b.err;
+    EXPECT_FALSE(b.err.empty());
+  }
+}
+
+TEST_F(Smoke, SweepProducesTheMatrix) {
+  const std::string out = dir_ + "/sweep.json";
+  json::object doc = run_json({STSW_BENCH_BIN, "sweep", "--target", dir_, "--bs", "1M,2M", "--qd",
+                               "1,4", "--size", "8M", "--json", out, "--quiet"},
+                              out);
+  const auto& cells = doc.at("cells").as_array();
+  EXPECT_EQ(cells.size(), 8U);  // 2 directions x 2 block sizes x 2 depths
+  for (const auto& c : cells) {
+    EXPECT_TRUE(c.at("errors").as_array().empty()) << json::serialize(c);
+    EXPECT_GT(c.at("stsw_gbps").at("median").as_double(), 0.0);
+    if (have_fio()) EXPECT_GT(c.at("fio_gbps").at("median").as_double(), 0.0);
+  }
+  ChildRun dev = run_child({STSW_BENCH_BIN, "sweep", "--target", "/dev/null", "--quiet"});
+  EXPECT_EQ(dev.exit_code, 2) << dev.err;  // a character device is no target
+}
+
+TEST(MicroBench, RunsWhenBuilt) {
+  const std::string bin = STSW_MICROBENCH_BIN;
+  if (bin.empty()) GTEST_SKIP() << "Google Benchmark not installed";
+  ChildRun r =
+      run_child({bin, "--benchmark_filter=BM_Crc32_(Isal|Zlib)/4096|BM_ParseHeader/strict:1",
+                 "--benchmark_min_time=0.01", "--benchmark_format=json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json::object doc = json::parse(r.out).as_object();
+  EXPECT_EQ(doc.at("benchmarks").as_array().size(), 3U);
+}
+
+}  // namespace
+}  // namespace stsw::bench
