@@ -3,6 +3,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "codec/text.hpp"
 #include "stsw/error.hpp"
 
 namespace stsw::writer {
@@ -11,45 +12,14 @@ namespace {
 
 std::string quoted(std::string_view path, const TensorMeta& m) {
   std::string s(path);
-  s += ": tensor '";
-  s += m.name;
-  s += "'";
+  s += ": tensor ";
+  s += codec::quote(m.name);
   return s;
 }
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view s) noexcept {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    unsigned c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int extra = 0;
-    std::uint32_t cp = 0;
-    std::uint32_t min = 0;
-    if ((c & 0xE0) == 0xC0) {
-      extra = 1, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2, cp = c & 0x0F, min = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3, cp = c & 0x07, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (end - p <= extra) return false;
-    for (int i = 1; i <= extra; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    p += extra + 1;
-  }
-  return true;
-}
+bool is_valid_utf8(std::string_view s) noexcept { return !codec::find_invalid_utf8(s); }
 
 void validate_metas(const std::vector<TensorMeta>& metas, std::string_view path) {
   std::unordered_set<std::string_view> names;

@@ -9,7 +9,7 @@
 
 namespace stsw::writer {
 
-// True when `s` is well-formed UTF-8 (no overlong forms, surrogates or values > U+10FFFF).
+// True when `s` is well-formed UTF-8 (codec::find_invalid_utf8 finds nothing).
 [[nodiscard]] bool is_valid_utf8(std::string_view s) noexcept;
 
 // Throws Error for the first problem, naming `path` and the tensor:

@@ -7,3 +7,6 @@
 #include "stsw/error.hpp"
 #include "stsw/header.hpp"
 #include "stsw/tensor_meta.hpp"
+#include "stsw/writer.hpp"
+#include "stsw/dump.hpp"
+#include "stsw/convert.hpp"

@@ -1,0 +1,83 @@
+// Helpers for the writer tests: temporary directories on a real file system, file checks
+// that apply the official loader's strict rules plus zlib's CRC-32, engines of both
+// backends, and re-running the test binary as a child process.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "stsw/engine.hpp"
+#include "stsw/header.hpp"
+#include "stsw/writer.hpp"
+
+namespace stsw::writer_test {
+
+// A fresh directory under $STSW_TEST_TMPDIR (default /var/tmp: a disk file system, so
+// O_DIRECT works), removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
+  // Names in the directory (hidden ones included), sorted.
+  [[nodiscard]] std::vector<std::string> entries() const;
+
+ private:
+  std::string path_;
+};
+
+// Expected tensor bytes by name.
+using DataMap = std::map<std::string, std::vector<std::byte>>;
+
+// Deterministic bytes, different for each seed.
+[[nodiscard]] std::vector<std::byte> pattern(std::size_t n, unsigned seed);
+[[nodiscard]] std::vector<std::byte> read_file(const std::string& path);
+void write_file(const std::string& path, std::span<const std::byte> bytes);
+[[nodiscard]] std::uint32_t zlib_crc(std::span<const std::byte> bytes);
+
+// Parses the file with the official loader's checks (strict), checks that every tensor
+// has a crc32 field equal to zlib's CRC-32 of its bytes (expect_crc) or none (!expect_crc)
+// and, when `expected` is given, that each tensor's bytes equal expected[name].
+// Reports failures through gtest; returns the header.
+Header check_file(const std::string& path, bool expect_crc,
+                  const std::map<std::string, std::vector<std::byte>>* expected = nullptr);
+
+// An engine on `backend` with `chunk_size` staging buffers; nullptr when that backend
+// cannot run here (io_uring denied).
+[[nodiscard]] std::shared_ptr<Engine> make_engine(BackendKind backend,
+                                                  std::size_t chunk_size = 64 * 1024,
+                                                  unsigned buffer_count = 8);
+
+// The backend/mode matrix of the round-trip suites.
+struct IoConfig {
+  BackendKind backend;
+  IoMode mode;
+};
+[[nodiscard]] std::vector<IoConfig> io_configs();
+[[nodiscard]] std::string config_name(const IoConfig& c);
+
+// A TensorMeta list with contiguous offsets in the given order.
+struct Spec {
+  std::string name;
+  DType dtype;
+  std::vector<std::uint64_t> shape;
+};
+[[nodiscard]] std::vector<TensorMeta> contiguous(const std::vector<Spec>& specs);
+
+// Runs this test binary again as a child with only `test_name` (Suite.Name) and the
+// environment variable `env_name`=`env_value`; returns the child's pid (not waited for).
+// `quiet` sends the child's output to /dev/null.
+[[nodiscard]] int spawn_self(const std::string& test_name, const std::string& env_name,
+                             const std::string& env_value, bool quiet = false);
+// Waits for `pid`; returns its exit status, or 128 + signal number.
+int wait_child(int pid);
+
+}  // namespace stsw::writer_test
