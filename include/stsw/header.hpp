@@ -19,14 +19,24 @@ using Metadata = std::map<std::string, std::string>;
 
 // Headers larger than this are rejected (HeaderTooLarge), as by the official loader.
 inline constexpr std::uint64_t kMaxHeaderSize = 100'000'000;
-// JSON nesting the official loader accepts (inside ignored fields).
+// The official loader's JSON recursion limit (serde_json's 128): a header may nest
+// at most kMaxJsonDepth - 1 = 127 arrays/objects, counting the header object itself
+// (so an ignored extra field inside a tensor entry may nest 125 deep). Deeper input
+// is InvalidHeaderDeserialization; the parser never recurses beyond this.
 inline constexpr unsigned kMaxJsonDepth = 128;
 
 struct ParseOptions {
-  // true: exactly the official loader's checks, in its order (FORMAT.md section 2).
-  // false (lenient): also loads Python stsw 1.0 files (FORMAT.md section 6).
+  // true: exactly the official loader's checks, in its order (FORMAT.md section 2),
+  // plus stsw's refusals of duplicate names, a tensor named "__metadata__" and
+  // malformed "crc32" fields.
+  // false (lenient): also loads Python stsw 1.0 files (FORMAT.md section 6): a
+  // top-level "__version__" string and "__incomplete__" boolean are read (not taken
+  // for tensors), holes between tensors and bytes after the last one are tolerated;
+  // overlaps and ranges past the end of the data are still errors.
   bool strict = true;
-  // Lenient mode only: accept "__incomplete__": true.
+  // Lenient mode only: accept "__incomplete__": true (else IncompleteFile). Such a
+  // header may then describe tensors that lie past the end of the data written so
+  // far: the caller must check each tensor's range against the data it has.
   bool allow_partial = false;
   // Names the input in error messages (usually the file path).
   std::string source = "<memory>";
@@ -34,10 +44,11 @@ struct ParseOptions {
 
 // A parsed and validated header.
 struct Header {
-  std::uint64_t header_size = 0;      // N: the JSON length including padding
-  std::vector<TensorMeta> tensors;    // sorted by (offset_begin, offset_end): file order
-  std::optional<Metadata> metadata;   // nullopt: no "__metadata__" key (or null)
-  // True when the official loader would accept this header and data size.
+  std::uint64_t header_size = 0;     // N: the JSON length including padding
+  std::vector<TensorMeta> tensors;   // sorted by (offset_begin, offset_end): file order
+  std::optional<Metadata> metadata;  // nullopt: no "__metadata__" key (or null)
+  // True when the official loader would accept this header and data size (a strict
+  // parse succeeded, or a lenient parse needed none of its allowances).
   bool strict_valid = true;
   // Python stsw extras, seen only in lenient mode.
   std::optional<std::string> version;  // "__version__"
@@ -61,7 +72,14 @@ struct Header {
 
 // Checks 4-10 on the N header bytes, given the size of the data region
 // (file_size - 8 - N). Throws Error with the official kind; stsw's own kinds are
-// DuplicateName, InvalidName and IncompleteFile. Never recurses unboundedly.
+// DuplicateName (two tensors with one name, after JSON errors), InvalidName (a tensor
+// named "__metadata__": that key holding "dtype", "shape" or "data_offsets" with a
+// non-string value) and IncompleteFile. A "crc32" field in a tensor entry must be an
+// integer in [0, 2^32) (else InvalidHeaderDeserialization, in both modes). Messages
+// name options.source, the tensor and the offending value or header byte offset.
+// Tensor entries are read as serde reads the official struct: also as an array
+// [dtype, shape, data_offsets], dtype also as {"F32": null}. Never recurses
+// unboundedly; memory is linear in the header size.
 [[nodiscard]] Header parse_header(std::string_view header_bytes, std::uint64_t data_size,
                                   const ParseOptions& options = {});
 
@@ -98,8 +116,11 @@ struct EncodeOptions {
 // given (the caller orders them; offsets are written as they are). Metadata keys
 // are written sorted by bytes; `__metadata__` comes first; an empty map is written as
 // `"__metadata__":{}`. A tensor's crc32, when set, is written as a "crc32" field after
-// data_offsets. Validates names (no duplicates, none named "__metadata__") and that
-// offsets are contiguous from 0 and match shape x dtype.
+// data_offsets. Validates names (DuplicateName; InvalidName for "__metadata__" or
+// non-UTF-8), metadata (InvalidArgument if not UTF-8) and that offsets are
+// contiguous from 0 (InvalidOffset) and match shape x dtype (ValidationOverflow,
+// MisalignedSlice, TensorInvalidInfo). Returns 8 + N bytes; N <= kMaxHeaderSize
+// (else HeaderTooLarge).
 [[nodiscard]] std::string encode_header(const std::vector<TensorMeta>& tensors,
                                         const std::optional<Metadata>& metadata,
                                         const EncodeOptions& options = {});
