@@ -32,7 +32,8 @@ std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
   return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
 }
 
-// Version `v` of the crash-test file: its data depends on v, and v is in the metadata.
+// Version `v` of the crash-test file: v is in the metadata and the data depends on its
+// parity (so the child can prepare both data sets before the clock starts).
 std::vector<TensorMeta> crash_metas() {
   return contiguous({{"embed", DType::BF16, {1000, 1537}},
                      {"norm", DType::F32, {4097}},
@@ -41,17 +42,25 @@ std::vector<TensorMeta> crash_metas() {
                      {"head", DType::U8, {5 << 20}}});
 }
 
-std::vector<std::byte> crash_data(const TensorMeta& t, std::uint64_t version) {
-  return pattern(t.nbytes(), static_cast<unsigned>(version * 31 + t.offset_begin));
+DataMap crash_data(std::uint64_t version) {
+  DataMap data;
+  for (const TensorMeta& t : crash_metas()) {
+    data[t.name] = pattern(t.nbytes(), static_cast<unsigned>(version % 2 * 31 + t.offset_begin));
+  }
+  return data;
 }
 
-void write_version(const std::string& path, std::uint64_t version) {
+void write_version(const std::string& path, std::uint64_t version, const DataMap& data) {
   WriterOptions o;
+  // A small private engine: the child starts fast and each file takes ~35 writes, so the
+  // kills land in every phase (staging, writes in flight, header rewrite, sync, rename).
+  o.chunk_size = 256 * 1024;
+  o.buffer_count = 4;
   o.metadata = Metadata{{"version", std::to_string(version)}};
   const auto metas = crash_metas();
   auto w = StreamWriter::open(path, metas, o);
   for (const TensorMeta& t : metas) {
-    const auto bytes = crash_data(t, version);
+    const auto& bytes = data.at(t.name);
     for (std::size_t off = 0; off < bytes.size(); off += 1 << 20) {
       w.write_block(t.name, std::span(bytes).subspan(
                                 off, std::min<std::size_t>(1 << 20, bytes.size() - off)))
@@ -66,9 +75,11 @@ TEST(WriterCrashChild, RewritesUntilKilled) {
   const char* path = std::getenv(kCrashEnv);
   if (path == nullptr) GTEST_SKIP() << "runs only as the child of WriterCrash";
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  const DataMap data[2] = {crash_data(0), crash_data(1)};
+  write_file(std::string(path) + ".ready", {});  // tells the parent to start its clock
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (std::uint64_t v = 1; std::chrono::steady_clock::now() < deadline; ++v) {
-    write_version(path, v);
+    write_version(path, v, data[v % 2]);
   }
 }
 
@@ -76,26 +87,32 @@ TEST(WriterCrash, KillNineNeverLeavesATornFile) {
   TempDir dir;
   const std::string name = "model.safetensors";
   const std::string path = dir.file(name);
-  write_version(path, 0);
+  const DataMap data[2] = {crash_data(0), crash_data(1)};
+  write_version(path, 0, data[0]);
   const std::uint64_t points = env_u64("STSW_CRASH_POINTS", 20);
   std::mt19937 rng(std::random_device{}());
   std::uint64_t newest = 0;
   std::uint64_t leftovers = 0;
   for (std::uint64_t k = 0; k < points; ++k) {
+    const std::string ready = path + ".ready";
     const int pid = spawn_self("WriterCrashChild.RewritesUntilKilled", kCrashEnv, path, true);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 400));
+    // Kill within the first few files the child writes (each takes tens of milliseconds).
+    for (int i = 0; i < 10000 && ::access(ready.c_str(), F_OK) != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 300000));
     ::kill(pid, SIGKILL);
     ASSERT_EQ(wait_child(pid), 128 + SIGKILL) << "the child ended before it was killed";
 
-    const Header h = check_file(path, true);
+    const std::vector<std::byte> file = read_file(path);
+    const Header h = parse_file(file);  // throws for a torn file
     ASSERT_TRUE(h.metadata.has_value());
     const std::uint64_t v = std::stoull(h.metadata->at("version"));
-    DataMap data;
-    for (const TensorMeta& t : crash_metas()) data[t.name] = crash_data(t, v);
-    check_file(path, true, &data);
+    check_bytes(file, path, true, &data[v % 2]);
     if (::testing::Test::HasFailure()) FAIL() << "torn or wrong file after kill " << k;
     newest = std::max(newest, v);
     // Only hidden temporary names may remain (a kill between link and rename); clear them.
+    std::remove(ready.c_str());
     for (const std::string& e : dir.entries()) {
       if (e == name) continue;
       EXPECT_EQ(e.rfind("." + name + ".stsw-", 0), 0U) << "unexpected file " << e;

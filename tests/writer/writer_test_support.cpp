@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -52,17 +53,22 @@ std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
 std::vector<std::byte> read_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw std::runtime_error("open " + path + ": " + std::strerror(errno));
-  std::vector<std::byte> out;
-  std::byte buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw std::runtime_error("fstat " + path);
+  }
+  // One allocation: fresh pages are slow to fault in on these machines.
+  std::vector<std::byte> out(static_cast<std::size_t>(st.st_size));
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
+    if (n <= 0) {
       ::close(fd);
       throw std::runtime_error("read " + path);
     }
-    if (n == 0) break;
-    out.insert(out.end(), buf, buf + n);
+    done += static_cast<std::size_t>(n);
   }
   ::close(fd);
   return out;
@@ -95,9 +101,12 @@ std::uint32_t zlib_crc(std::span<const std::byte> bytes) {
   return static_cast<std::uint32_t>(crc);
 }
 
-Header check_file(const std::string& path, bool expect_crc,
-                  const std::map<std::string, std::vector<std::byte>>* expected) {
-  const std::vector<std::byte> file = read_file(path);
+Header check_file(const std::string& path, bool expect_crc, const DataMap* expected) {
+  return check_bytes(read_file(path), path, expect_crc, expected);
+}
+
+Header check_bytes(const std::vector<std::byte>& file, const std::string& path, bool expect_crc,
+                   const DataMap* expected) {
   ParseOptions po;
   po.strict = true;
   po.source = path;

@@ -47,8 +47,10 @@ void write_file(const std::string& path, std::span<const std::byte> bytes);
 // has a crc32 field equal to zlib's CRC-32 of its bytes (expect_crc) or none (!expect_crc)
 // and, when `expected` is given, that each tensor's bytes equal expected[name].
 // Reports failures through gtest; returns the header.
-Header check_file(const std::string& path, bool expect_crc,
-                  const std::map<std::string, std::vector<std::byte>>* expected = nullptr);
+Header check_file(const std::string& path, bool expect_crc, const DataMap* expected = nullptr);
+// The same on the bytes of a file already read (`path` names it in messages).
+Header check_bytes(const std::vector<std::byte>& file, const std::string& path, bool expect_crc,
+                   const DataMap* expected = nullptr);
 
 // An engine on `backend` with `chunk_size` staging buffers; nullptr when that backend
 // cannot run here (io_uring denied).
