@@ -1,0 +1,102 @@
+#include "reader/shard_index.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
+
+#include <boost/json.hpp>
+
+#include "stsw/error.hpp"
+
+namespace stsw::detail {
+
+namespace json = boost::json;
+
+namespace {
+
+[[noreturn]] void invalid(const std::string& source, const std::string& what) {
+  throw Error(Errc::InvalidIndex, source + ": " + what);
+}
+
+}  // namespace
+
+void check_shard_name(std::string_view name, std::string_view tensor, const std::string& source) {
+  const bool bad = name.empty() || name == "." || name == ".." ||
+                   name.find('/') != std::string_view::npos ||
+                   name.find('\0') != std::string_view::npos;
+  if (bad) {
+    invalid(source, "tensor '" + std::string(tensor) + "' names shard '" + std::string(name) +
+                        "', which is not a plain file name in the index's directory");
+  }
+}
+
+ShardIndex parse_index(std::string_view text, const std::string& source) {
+  json::parse_options opts;
+  opts.max_depth = 64;
+  std::error_code ec;
+  json::value root = json::parse(json::string_view(text.data(), text.size()), ec, {}, opts);
+  if (ec) invalid(source, "not valid JSON (" + ec.message() + ")");
+  if (!root.is_object()) invalid(source, "the index is not a JSON object");
+  const json::object& obj = root.get_object();
+  const json::value* wm = obj.if_contains("weight_map");
+  if (wm == nullptr) invalid(source, "no \"weight_map\"");
+  if (!wm->is_object()) invalid(source, "\"weight_map\" is not an object");
+  if (wm->get_object().empty()) invalid(source, "\"weight_map\" names no tensor");
+
+  ShardIndex index;
+  std::set<std::string> names;
+  for (const auto& kv : wm->get_object()) {
+    const std::string tensor(kv.key());
+    if (!kv.value().is_string()) {
+      invalid(source, "the shard of tensor '" + tensor + "' is not a string");
+    }
+    const std::string shard(kv.value().get_string());
+    check_shard_name(shard, tensor, source);
+    names.insert(shard);
+    index.weight_map[tensor] = shard;
+  }
+  index.shard_names.assign(names.begin(), names.end());
+
+  if (const json::value* md = obj.if_contains("metadata"); md != nullptr && md->is_object()) {
+    for (const auto& kv : md->get_object()) {
+      index.metadata[std::string(kv.key())] = kv.value().is_string()
+                                                  ? std::string(kv.value().get_string())
+                                                  : json::serialize(kv.value());
+    }
+  }
+  return index;
+}
+
+std::string read_index_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw errno_error(errno, "open " + path);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw errno_error(errno, "fstat " + path);
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxHeaderSize) {
+    invalid(path, "the index is " + std::to_string(st.st_size) + " bytes, more than " +
+                      std::to_string(kMaxHeaderSize));
+  }
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t r = ::pread(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw errno_error(errno, "read " + path);
+    }
+    if (r == 0) break;  // shrank meanwhile: parse what is there
+    done += static_cast<std::size_t>(r);
+  }
+  text.resize(done);
+  return text;
+}
+
+}  // namespace stsw::detail

@@ -1,0 +1,81 @@
+// Helpers for the reader tests: temporary directories, safetensors files laid out by
+// hand (so the tests do not depend on the writer), engines of both backends.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stsw/dtype.hpp"
+#include "stsw/engine.hpp"
+#include "stsw/header.hpp"
+
+namespace stsw::test {
+
+// A fresh directory under $TMPDIR (default /tmp, a real file system so O_DIRECT works),
+// removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+struct TensorData {
+  std::string name;
+  DType dtype = DType::U8;
+  std::vector<std::uint64_t> shape;
+  std::vector<std::byte> data;
+  bool with_crc = true;
+};
+
+struct LayoutOptions {
+  std::uint64_t align = 8;       // data region alignment (header padded with spaces)
+  std::uint64_t tensor_pad = 0;  // Python stsw style: zero bytes after each tensor up to
+                                 // a multiple of this (0: contiguous)
+  std::string extra_top_level;   // raw JSON members inserted first, e.g. "\"__version__\":\"1.0\""
+  std::optional<Metadata> metadata;  // written as "__metadata__" when set
+};
+
+// The bytes of a safetensors file holding `tensors` in the order given (offsets
+// contiguous unless tensor_pad), each with a "crc32" field when with_crc.
+[[nodiscard]] std::vector<std::byte> build_file(const std::vector<TensorData>& tensors,
+                                                const LayoutOptions& options = {});
+
+// Deterministic bytes: (i * 131 + seed) mod 251 patterns, no two tensors alike.
+[[nodiscard]] std::vector<std::byte> pattern(std::size_t n, unsigned seed);
+
+void write_file(const std::string& path, const std::vector<std::byte>& bytes);
+[[nodiscard]] std::vector<std::byte> read_file(const std::string& path);
+// Overwrites one byte at `offset` with its bitwise complement.
+void flip_byte(const std::string& path, std::uint64_t offset);
+// Writes, fsyncs and drops the file from the page cache (so the next read is cold).
+void drop_from_cache(const std::string& path);
+
+// An engine with small chunks (so small files take several requests) on `backend`;
+// nullptr when that backend cannot run here (io_uring denied).
+[[nodiscard]] std::shared_ptr<Engine> make_engine(BackendKind backend,
+                                                  std::size_t chunk_size = 64 * 1024);
+
+[[nodiscard]] std::string vectors_dir();
+
+}  // namespace stsw::test
+
+namespace stsw::test {
+
+// A file exercising every read shape: with align 4096 the first tensors start on a block
+// boundary (O_DIRECT straight into congruent memory), later ones do not (staged reads);
+// one spans many 64 KiB chunks; zero-size, scalar and checksum-less tensors.
+[[nodiscard]] std::vector<TensorData> mixed_tensors();
+[[nodiscard]] LayoutOptions mixed_layout();
+
+}  // namespace stsw::test
