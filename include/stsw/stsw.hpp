@@ -10,3 +10,5 @@
 #include "stsw/writer.hpp"
 #include "stsw/dump.hpp"
 #include "stsw/convert.hpp"
+#include "stsw/reader.hpp"
+#include "stsw/verify_report.hpp"
