@@ -1,0 +1,132 @@
+// The second half of a piece's life: the worker stage (staging copy, CRC-32, scan
+// callback), in-order CRC joining, recycling of slots and buffers, and finishing.
+#include <chrono>
+#include <cstring>
+
+#include "io/engine_core.hpp"
+#include "io/logging.hpp"
+#include "io/transfer_state.hpp"
+#include "stsw/crc32.hpp"
+
+namespace stsw::detail::xfer {
+
+namespace {
+
+std::uint64_t now_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+}  // namespace
+
+void Slot::complete(int res) noexcept { owner->io_result(*this, res); }
+void Slot::run() noexcept { owner->second_stage(*this); }
+void Slot::cancel() noexcept {
+  owner->piece_done(*this, std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")));
+}
+void Slot::on_buffer(StagingBuffer buffer) noexcept {
+  owner->buffer_arrived(*this, std::move(buffer));
+}
+
+void Transfer::second_stage(Slot& s) noexcept {
+  const Piece& p = s.piece;
+  std::exception_ptr err;
+  auto& c = core_.counters();
+  if (spec_.on_chunk) {
+    const std::span<const std::byte> data(s.staging.data().data() + (p.data_off - p.io_off),
+                                          p.data_len);
+    const std::uint64_t t0 = now_ns();
+    try {
+      spec_.on_chunk(p.data_off, data);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    c.callback_ns.fetch_add(now_ns() - t0, std::memory_order_relaxed);
+  } else {
+    std::byte* dst = spec_.mem + (p.data_off - spec_.offset);
+    if (plan_.staged()) {
+      std::memcpy(dst, s.staging.data().data() + (p.data_off - p.io_off), p.data_len);
+    }
+    if (spec_.want_crc) {
+      const std::uint64_t t0 = now_ns();
+      s.crc = crc32(std::span<const std::byte>(dst, p.data_len));
+      c.crc_ns.fetch_add(now_ns() - t0, std::memory_order_relaxed);
+    }
+  }
+  piece_done(s, std::move(err));
+}
+
+void Transfer::piece_done(Slot& s, std::exception_ptr err) noexcept {
+  StagingBuffer spare;
+  Assign a = Assign::Idle;
+  bool fin = false;
+  {
+    std::lock_guard lock(mu_);
+    --active_;
+    if (err) {
+      fail_locked(std::move(err));
+    } else if (spec_.want_crc) {
+      parts_[s.index] = Part{s.crc, s.piece.data_len, true};
+      while (next_part_ < parts_.size() && parts_[next_part_].ready) {
+        crc_ = crc32_combine(crc_, parts_[next_part_].crc, parts_[next_part_].len);
+        ++next_part_;
+      }
+    }
+    a = assign_locked(s);
+    if (a == Assign::Idle) spare = std::move(s.staging);
+    fin = finishing_locked();
+  }
+  settle(s, a, std::move(spare), fin);
+}
+
+void Transfer::buffer_arrived(Slot& s, StagingBuffer buffer) noexcept {
+  StagingBuffer spare;
+  Assign a = Assign::Idle;
+  bool fin = false;
+  {
+    std::lock_guard lock(mu_);
+    s.waiting = false;
+    --active_;
+    if (buffer) {
+      s.staging = std::move(buffer);
+    } else {
+      fail_locked(std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")));
+    }
+    a = assign_locked(s);
+    if (a == Assign::Idle) spare = std::move(s.staging);
+    fin = finishing_locked();
+  }
+  settle(s, a, std::move(spare), fin);
+}
+
+void Transfer::settle(Slot& s, Assign a, StagingBuffer spare, bool finish_now) noexcept {
+  spare.reset();
+  if (a == Assign::Assigned) s.owner->submit(s);
+  if (finish_now) s.owner->finish();
+}
+
+void Transfer::finish() noexcept {
+  // Every slot is idle: no request, work item or buffer wait refers to this any more.
+  for (unsigned i = 0; i < nslots_; ++i) slots_[i].staging.reset();
+  spec_.owned.reset();
+  std::exception_ptr err = error_;
+  const std::uint32_t crc = spec_.want_crc ? crc_ : 0;
+  DoneCallback done = std::move(spec_.done);
+  CrcCallback crc_done = std::move(spec_.crc_done);
+  Core& core = core_;
+  delete this;
+  try {
+    if (crc_done) crc_done(err, err ? 0 : crc);
+    if (done) done(err);
+  } catch (const std::exception& e) {
+    logger().error("an engine completion callback threw: {}", e.what());
+  } catch (...) {
+    logger().error("an engine completion callback threw");
+  }
+  core.end_op();
+  // The callbacks die here, after end_op(): one of them may hold the engine's last
+  // reference, and destroying the engine waits for end_op().
+}
+
+}  // namespace stsw::detail::xfer
