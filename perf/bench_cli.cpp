@@ -1,4 +1,4 @@
-#include "cli.hpp"
+#include "bench_cli.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
