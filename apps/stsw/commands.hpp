@@ -24,6 +24,7 @@ using Registrar = Command (*)(CLI::App& parent);
 Command register_inspect(CLI::App& parent);   // cmd_inspect.cpp
 Command register_verify(CLI::App& parent);    // cmd_verify.cpp
 Command register_selftest(CLI::App& parent);  // cmd_selftest.cpp
+Command register_convert(CLI::App& parent);   // cmd_convert.cpp
 
 // Subcommands in the order `stsw --help` lists them. New subcommands (convert, bench):
 // one line each here.
@@ -31,6 +32,7 @@ inline constexpr Registrar kCommands[] = {
     &register_inspect,
     &register_verify,
     &register_selftest,
+    &register_convert,
 };
 
 }  // namespace stsw::cli

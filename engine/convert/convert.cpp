@@ -1,0 +1,197 @@
+// stsw::convert: plans the output (files, shards, layout) from a SourcePlan and streams
+// every tensor through a StreamWriter window by window.
+#include "stsw/convert.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <unordered_map>
+
+#include "convert/source.hpp"
+#include "stsw/error.hpp"
+#include "stsw/writer.hpp"
+#include "writer/shard_plan.hpp"
+#include "writer/target_file.hpp"
+
+namespace stsw {
+
+namespace {
+
+constexpr std::uint64_t kProgressStep = std::uint64_t{64} << 20;
+
+// Feeds one tensor of a StreamWriter through its zero-copy windows, reporting progress.
+class WriterSink : public cvt::ByteSink {
+ public:
+  WriterSink(StreamWriter& w, const std::string& name, ConvertProgress& progress,
+             const ConvertOptions& options)
+      : w_(w), name_(name), progress_(progress), options_(options) {}
+  std::span<std::byte> window(std::size_t max) override { return w_.window(name_, max); }
+  void commit(std::size_t n) override {
+    w_.commit_window(n);
+    progress_.bytes_done += n;
+    since_report_ += n;
+    if (options_.on_progress && since_report_ >= kProgressStep) {
+      since_report_ = 0;
+      options_.on_progress(progress_);
+    }
+  }
+
+ private:
+  StreamWriter& w_;
+  const std::string& name_;
+  ConvertProgress& progress_;
+  const ConvertOptions& options_;
+  std::uint64_t since_report_ = 0;
+};
+
+void write_one_file(cvt::SourcePlan& plan, const std::vector<std::size_t>& which,
+                    const std::string& path, const ConvertOptions& options, const WriterOptions& wo,
+                    ConvertProgress& progress) {
+  std::vector<TensorSpec> specs;
+  std::unordered_map<std::string_view, cvt::SourceTensor*> by_name;
+  for (std::size_t i : which) {
+    cvt::SourceTensor& t = plan.tensors[i];
+    specs.push_back({t.name, t.dtype, t.shape});
+    by_name.emplace(t.name, &t);
+  }
+  const Layout layout = plan_layout(specs, options.order, wo.align, wo.metadata, wo.crc32);
+  StreamWriter w = StreamWriter::open(path, layout.tensors, wo);
+  for (const TensorMeta& m : layout.tensors) {
+    progress.tensor = m.name;
+    WriterSink sink(w, m.name, progress, options);
+    by_name.at(m.name)->produce(sink);
+    w.finalize_tensor(m.name);
+    ++progress.tensors_done;
+    if (options.on_progress) options.on_progress(progress);
+  }
+  w.close().get();
+}
+
+void remove_stale_index(const std::string& path, bool durable, const std::string& dir) {
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return;
+    throw errno_error(errno, "remove the stale index " + path);
+  }
+  if (!durable) return;
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw errno_error(errno, "open directory " + dir);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw errno_error(err, "fsync directory " + dir);
+}
+
+void write_index(const std::string& path, const std::string& text, bool durable) {
+  writer::TargetFile t = writer::TargetFile::create(path, IoMode::Buffered, text.size());
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n =
+        ::pwrite(t.file().fd(), text.data() + done, text.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw errno_error(errno, "write " + path);
+    done += static_cast<std::size_t>(n);
+  }
+  if (durable && ::fdatasync(t.file().fd()) != 0) throw errno_error(errno, "fdatasync " + path);
+  t.commit(durable);
+}
+
+cvt::SourcePlan open_source(const std::string& input, ConvertFormat format,
+                            const cvt::SourceOptions& so) {
+  switch (format) {
+    case ConvertFormat::Torch: return cvt::open_torch(input, so);
+    case ConvertFormat::Npy: return cvt::open_npy(input, so);
+    case ConvertFormat::Npz: return cvt::open_npz(input, so);
+    case ConvertFormat::Safetensors: return cvt::open_safetensors(input, so);
+    case ConvertFormat::Auto: break;
+  }
+  return open_source(input, cvt::detect_format(input), so);
+}
+
+}  // namespace
+
+std::string_view to_string(ConvertFormat format) noexcept {
+  switch (format) {
+    case ConvertFormat::Auto: return "auto";
+    case ConvertFormat::Torch: return "torch";
+    case ConvertFormat::Npy: return "npy";
+    case ConvertFormat::Npz: return "npz";
+    case ConvertFormat::Safetensors: return "safetensors";
+  }
+  return "unknown";
+}
+
+ConvertResult convert(const std::string& input, const std::string& output,
+                      const ConvertOptions& options) {
+  if (!options.key.empty() && options.format != ConvertFormat::Auto &&
+      options.format != ConvertFormat::Torch) {
+    throw Error(Errc::InvalidArgument, "--key applies to PyTorch checkpoints only");
+  }
+  std::string dir, base;
+  writer::split_path(output, dir, base);
+  cvt::SourceOptions so;
+  so.key = options.key;
+  so.temp_dir = options.temp_dir.empty() ? dir : options.temp_dir;
+  so.gather = cvt::GatherOptions{options.gather_chunk_bytes, options.gather_window_bytes};
+  so.engine = options.engine;
+  cvt::SourcePlan plan = open_source(input, options.format, so);
+  if (!options.key.empty() && plan.format != ConvertFormat::Torch) {
+    throw Error(Errc::InvalidArgument, input + ": --key applies to PyTorch checkpoints only");
+  }
+
+  ConvertResult result;
+  result.format = plan.format;
+  result.warnings = plan.warnings;
+  if (options.on_warning) {
+    for (const auto& w : plan.warnings) options.on_warning(w);
+  }
+
+  Metadata md;
+  if (options.keep_input_metadata && plan.metadata) md = *plan.metadata;
+  for (const auto& [k, v] : options.metadata) md[k] = v;
+  if (md.find("format") == md.end()) md["format"] = "pt";
+
+  WriterOptions wo;
+  wo.crc32 = options.crc32;
+  wo.align = options.align;
+  wo.metadata = md;
+  wo.durable = options.durable;
+  wo.io_mode = options.io_mode;
+  wo.engine = options.engine;
+
+  std::vector<std::uint64_t> sizes;
+  ConvertProgress progress;
+  progress.tensors_total = plan.tensors.size();
+  for (const auto& t : plan.tensors) {
+    const std::optional<std::uint64_t> n = byte_size(t.dtype, t.shape);
+    if (!n) {
+      throw Error(Errc::ValidationOverflow, input + ": tensor '" + t.name + "' is too large");
+    }
+    sizes.push_back(*n);
+    progress.bytes_total += *n;
+  }
+  const auto shards = writer::plan_shards(sizes, options.max_shard_size.value_or(UINT64_MAX));
+  if (shards.size() == 1) {
+    write_one_file(plan, shards[0], output, options, wo, progress);
+    result.files.push_back(output);
+  } else {
+    const std::string stem = writer::shard_stem(base);
+    const std::string index_path = dir + "/" + writer::index_file_name(stem);
+    remove_stale_index(index_path, options.durable, dir);
+    std::vector<std::pair<std::string, std::string>> weight_map;
+    for (std::size_t s = 0; s < shards.size(); ++s) {
+      const std::string name = writer::shard_file_name(stem, s, shards.size());
+      write_one_file(plan, shards[s], dir + "/" + name, options, wo, progress);
+      result.files.push_back(dir + "/" + name);
+      for (std::size_t i : shards[s]) weight_map.emplace_back(plan.tensors[i].name, name);
+    }
+    write_index(index_path, writer::index_json(progress.bytes_total, std::move(weight_map)),
+                options.durable);
+    result.index = index_path;
+  }
+  result.tensors = plan.tensors.size();
+  result.bytes = progress.bytes_total;
+  return result;
+}
+
+}  // namespace stsw

@@ -1,0 +1,90 @@
+// safetensors files and sharded sets as a SourcePlan: StreamReader parses and validates
+// (lenient: Python stsw 1.0 files too); the bytes are copied with pread and their stored
+// crc32 checked on the way.
+#include <cstdio>
+#include <map>
+#include <utility>
+
+#include "convert/source.hpp"
+#include "stsw/crc32.hpp"
+#include "stsw/error.hpp"
+#include "stsw/reader.hpp"
+
+namespace stsw::cvt {
+
+namespace {
+
+// Checks the CRC of everything the sink receives against the stored value.
+class CrcSink : public ByteSink {
+ public:
+  explicit CrcSink(ByteSink& inner) : inner_(inner) {}
+  std::span<std::byte> window(std::size_t max) override {
+    last_ = inner_.window(max);
+    return last_;
+  }
+  void commit(std::size_t n) override {
+    crc_ = crc32(last_.first(n), crc_);
+    inner_.commit(n);
+  }
+  [[nodiscard]] std::uint32_t value() const noexcept { return crc_; }
+
+ private:
+  ByteSink& inner_;
+  std::span<std::byte> last_;
+  std::uint32_t crc_ = 0;
+};
+
+}  // namespace
+
+SourcePlan open_safetensors(const std::string& path, const SourceOptions& options) {
+  ReaderOptions ro;
+  ro.strict = false;      // also Python stsw 1.0 files
+  ro.verify_crc = false;  // checked here, while copying
+  ro.io_mode = ReadMode::Buffered;
+  ro.engine = options.engine;
+  auto reader = std::make_shared<StreamReader>(StreamReader::open(path, ro));
+  SourcePlan plan;
+  plan.format = ConvertFormat::Safetensors;
+  if (!reader->metadata().empty()) plan.metadata = reader->metadata();
+  std::map<std::string, std::pair<std::shared_ptr<InputFile>, std::uint64_t>> files;
+  for (std::size_t i = 0; i < reader->shards().size(); ++i) {
+    const ShardInfo info = reader->shards()[i];
+    auto f = std::make_shared<InputFile>(InputFile::open(info.path));
+    plan.keep_alive.push_back(f);
+    files[info.path] = {f, info.data_offset};
+  }
+  for (const std::string& name : reader->keys()) {
+    const TensorMeta& m = reader->meta(name);
+    const auto& [file, data_offset] = files.at(reader->file_of(name));
+    const bool python_stsw = [&] {
+      for (std::size_t i = 0; i < reader->shards().size(); ++i) {
+        if (reader->shards()[i].path == file->path()) return reader->header(i).version.has_value();
+      }
+      return false;
+    }();
+    SourceTensor t;
+    t.name = name;
+    t.dtype = m.dtype;
+    t.shape = m.shape;
+    t.produce = [range =
+                     ByteRange{file.get(), data_offset + m.offset_begin, m.nbytes(), file->path()},
+                 expected = m.crc32, name, python_stsw](ByteSink& sink) {
+      CrcSink crc(sink);
+      gather(range, StridedView{0, {range.size}, {1}, 1}, 0, crc);
+      if (expected && *expected != crc.value()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " (expected 0x%08x, got 0x%08x)", *expected, crc.value());
+        throw Error(Errc::CrcMismatch,
+                    range.name + ": tensor '" + name + "'" + buf +
+                        (python_stsw ? "; a Python stsw file written with the xxhash package "
+                                       "installed stores xxh32 values in crc32"
+                                     : ""));
+      }
+    };
+    plan.tensors.push_back(std::move(t));
+  }
+  plan.keep_alive.push_back(reader);
+  return plan;
+}
+
+}  // namespace stsw::cvt

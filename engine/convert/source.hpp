@@ -1,0 +1,59 @@
+// What each input reader hands the convert driver: the tensors to write (name, dtype,
+// shape) and, for each, a producer that streams its C-order little-endian bytes into a
+// ByteSink. The plan owns the open inputs the producers read from.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "convert/gather.hpp"
+#include "stsw/convert.hpp"
+#include "stsw/dtype.hpp"
+#include "stsw/header.hpp"
+
+namespace stsw::cvt {
+
+struct SourceTensor {
+  std::string name;
+  DType dtype = DType::U8;
+  std::vector<std::uint64_t> shape;
+  // Writes exactly the tensor's byte size into the sink, in order. May be called once.
+  std::function<void(ByteSink&)> produce;
+};
+
+struct SourcePlan {
+  ConvertFormat format = ConvertFormat::Auto;
+  std::vector<SourceTensor> tensors;  // the input's order
+  std::vector<std::string> warnings;
+  std::optional<Metadata> metadata;               // a safetensors input's own __metadata__
+  std::vector<std::shared_ptr<void>> keep_alive;  // files and archives the producers use
+};
+
+// Settings the readers need from ConvertOptions.
+struct SourceOptions {
+  std::string key;
+  std::string temp_dir;
+  GatherOptions gather;
+  std::shared_ptr<Engine> engine;
+};
+
+[[nodiscard]] SourcePlan open_torch(const std::string& path, const SourceOptions& options);
+[[nodiscard]] SourcePlan open_npy(const std::string& path, const SourceOptions& options);
+[[nodiscard]] SourcePlan open_npz(const std::string& path, const SourceOptions& options);
+[[nodiscard]] SourcePlan open_safetensors(const std::string& path, const SourceOptions& options);
+
+// Detects the input format from its name and first bytes. Throws Error: Unsupported for
+// legacy torch files, InvalidArgument for unrecognized data.
+[[nodiscard]] ConvertFormat detect_format(const std::string& path);
+
+// Inflates a whole zip entry into an anonymous temporary file in `dir` (bounded memory).
+class ZipArchive;
+struct ZipEntry;
+[[nodiscard]] std::shared_ptr<InputFile> inflate_to_temp(const ZipArchive& zip,
+                                                         const ZipEntry& entry,
+                                                         const std::string& dir);
+
+}  // namespace stsw::cvt

@@ -1,0 +1,98 @@
+// `stsw convert` as a user runs it: the real binary, exit codes, output lines, options.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "cli/cli_runner.hpp"
+#include "convert/test_support.hpp"
+#include "stsw/reader.hpp"
+
+namespace stsw {
+namespace {
+
+ReaderOptions strict_options() {
+  ReaderOptions o;
+  o.strict = true;
+  return o;
+}
+
+using cvt::test::TempDir;
+using test::run_stsw;
+using ::testing::HasSubstr;
+
+const std::string kFixtures = std::string(STSW_SOURCE_DIR) + "/tests/fixtures/torch";
+
+TEST(CliConvert, ConvertsWithOptions) {
+  TempDir dir;
+  const std::string out = dir.file("m.safetensors");
+  const auto r = run_stsw({"convert", kFixtures + "/nested.pt", out, "--key", "model", "--metadata",
+                           "author=me", "--metadata", "format=pt", "--align", "8", "--no-crc32"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("converted 2 tensors"));
+  EXPECT_THAT(r.out, HasSubstr("from torch"));
+  EXPECT_EQ(r.err, "");
+  const StreamReader rd = StreamReader::open(out, strict_options());
+  EXPECT_EQ(rd.metadata().at("author"), "me");
+  EXPECT_FALSE(rd.meta("weight").crc32.has_value());
+  EXPECT_EQ(rd.shards()[0].data_offset % 8, 0u);
+}
+
+TEST(CliConvert, WarnsAboutSkippedEntries) {
+  TempDir dir;
+  const auto r = run_stsw({"convert", kFixtures + "/ordered_mixed.pt", dir.file("m.safetensors")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("stsw convert: warning: skipped 'step': a int, not a tensor"));
+  EXPECT_THAT(r.out, HasSubstr("6 entries skipped"));
+  EXPECT_TRUE(StreamReader::open(dir.file("m.safetensors")).verify().get().passed());
+}
+
+TEST(CliConvert, ShardsWithEcosystemSizes) {
+  TempDir dir;
+  const auto r = run_stsw({"convert", kFixtures + "/dtypes.pt", dir.file("model.safetensors"),
+                           "--max-shard-size", "0.2kB"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--max-shard-size"));
+  const auto ok = run_stsw({"convert", kFixtures + "/dtypes.pt", dir.file("model.safetensors"),
+                            "--max-shard-size", "200", "--order", "keep"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("model.safetensors.index.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("model-00001-of-00002.safetensors")));
+  EXPECT_TRUE(StreamReader::open(dir.file("model.safetensors.index.json")).verify().get().passed());
+}
+
+TEST(CliConvert, RefusalsExitWithTwoAndNameTheCause) {
+  TempDir dir;
+  auto r = run_stsw({"convert", kFixtures + "/legacy.pt", dir.file("m.safetensors")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("stsw convert: Unsupported:"));
+  EXPECT_THAT(r.err, HasSubstr("legacy"));
+  r = run_stsw({"convert", kFixtures + "/nested.pt", dir.file("m.safetensors"), "--key", "nope"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("UnknownTensor"));
+  r = run_stsw(
+      {"convert", kFixtures + "/dtypes.pt", dir.file("m.safetensors"), "--metadata", "novalue"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("KEY=VALUE"));
+  r = run_stsw(
+      {"convert", kFixtures + "/dtypes.pt", dir.file("m.safetensors"), "--order", "random"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("m.safetensors")));
+}
+
+TEST(CliConvert, ProgressBarOnlyOnATerminal) {
+  TempDir dir;
+  const auto piped = run_stsw({"convert", kFixtures + "/dtypes.pt", dir.file("a.safetensors")});
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(test::line_count(piped.out), 1u);
+  EXPECT_EQ(piped.out.find('\r'), std::string::npos);
+  test::RunOptions on_terminal;
+  on_terminal.pty = true;
+  const auto tty =
+      run_stsw({"convert", kFixtures + "/dtypes.pt", dir.file("b.safetensors")}, on_terminal);
+  ASSERT_EQ(tty.exit_code, 0) << tty.err;
+  EXPECT_THAT(tty.out, HasSubstr("converted 14 tensors"));
+}
+
+}  // namespace
+}  // namespace stsw
