@@ -3,6 +3,7 @@
 // through StreamReader, verifies it, and checks that a corrupted copy is caught.
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -46,8 +47,13 @@ std::string dtype_list(const std::vector<TensorSpec>& specs) {
   return out;
 }
 
+std::string mode_text(const StepResult& r) {
+  if (r.effective.empty() || r.effective == r.mode) return r.mode;
+  return r.mode + ":" + r.effective;
+}
+
 void print_step(const StepResult& r) {
-  std::printf("  %-9s %-8s %-4s %10s %8.3f s %13s  %s\n", r.name.c_str(), r.mode.c_str(),
+  std::printf("  %-9s %-15s %-4s %10s %8.3f s %13s  %s\n", r.name.c_str(), mode_text(r).c_str(),
               r.ok ? "ok" : "FAIL", format_bytes(r.bytes).c_str(), r.seconds,
               format_rate(r.bytes, r.seconds).c_str(), printable(r.detail).c_str());
   std::fflush(stdout);
@@ -56,6 +62,7 @@ void print_step(const StepResult& r) {
 boost::json::object step_json(const StepResult& r) {
   return {{"name", r.name},
           {"mode", r.mode},
+          {"effective_mode", r.effective},
           {"ok", r.ok},
           {"bytes", r.bytes},
           {"seconds", r.seconds},
@@ -74,18 +81,22 @@ int run_selftest(const SelftestOptions& opts) {
 
   ScratchDir dir(opts.dir, opts.keep);
   const std::string fs = file_system_name(dir.path());
-  const std::vector<TensorSpec> specs = plan_selftest_tensors(size);
-  const Layout layout = plan_layout(specs, LayoutOrder::Canonical, 64);
-  const std::uint64_t needed = 2 * layout.file_size() + (std::uint64_t{16} << 20);
+  // The file, a corrupted copy of it, and room for the header.
+  const std::uint64_t needed = size > UINT64_MAX / 4 ? UINT64_MAX : 2 * size + (16ull << 20);
   if (const std::uint64_t avail = free_bytes(dir.path()); avail < needed) {
     throw Error(Errc::NoSpace, dir.path() + ": the self-test needs " + format_bytes(needed) +
                                    " free (the file and a corrupted copy), " + format_bytes(avail) +
                                    " available; use a smaller --size");
   }
+  const std::vector<TensorSpec> specs = plan_selftest_tensors(size);
+  const Layout layout = plan_layout(specs, LayoutOrder::Canonical, 64);
   const PatternSource pattern(seed);
   std::uint64_t largest = 0;
   for (const auto& t : layout.tensors) largest = std::max(largest, t.nbytes());
+  spdlog::debug("selftest: {} tensors planned in {}", specs.size(), printable(dir.path()));
   DestinationPool destinations(kReadsInFlight, largest);
+  spdlog::debug("selftest: {} read-back buffers of {} ready", kReadsInFlight,
+                format_bytes(largest));
   ctx.file = dir.path() + "/selftest.safetensors";
   ctx.pattern = &pattern;
   ctx.destinations = &destinations;
@@ -102,7 +113,7 @@ int run_selftest(const SelftestOptions& opts) {
     if (fs == "tmpfs") {
       std::puts("  note      tmpfs has no O_DIRECT: direct reads fall back to buffered here");
     }
-    std::puts("  step      mode     ok         size     time          rate  checked");
+    std::puts("  step      mode            ok         size     time          rate  checked");
     std::fflush(stdout);
   }
 

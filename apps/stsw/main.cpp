@@ -1,6 +1,7 @@
 // stsw: the command-line tool. Parses the command line, sets up logging, runs one
 // subcommand (see commands.hpp for the registration point) and maps failures to the exit
 // codes of exit_codes.hpp.
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -43,7 +44,9 @@ int main(int argc, char** argv) {
   try {
     setup_logging(log_level);
     for (const Command& c : commands) {
-      if (c.app->parsed()) return c.run();
+      if (!c.app->parsed()) continue;
+      spdlog::debug("stsw {} {} (log level {})", STSW_VERSION_STRING, c.app->get_name(), log_level);
+      return c.run();
     }
   } catch (const std::exception& e) {
     print_error("", e);

@@ -1,5 +1,6 @@
 #include "selftest_data.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <string>
@@ -37,7 +38,9 @@ std::vector<TensorSpec> plan_selftest_tensors(std::uint64_t size) {
   static constexpr std::array kBig = {DType::F32, DType::BF16, DType::F16, DType::I64,
                                       DType::U8,  DType::I32,  DType::F64, DType::F8_E4M3};
   const std::uint64_t rest = size > used ? size - used : 0;
-  const std::uint64_t count = (rest + kMaxSelftestTensor - 1) / kMaxSelftestTensor;
+  // At least one tensor of each dtype, none larger than kMaxSelftestTensor.
+  const std::uint64_t count =
+      std::max<std::uint64_t>(kBig.size(), (rest + kMaxSelftestTensor - 1) / kMaxSelftestTensor);
   for (std::uint64_t i = 0; i < count; ++i) {
     const DType d = kBig[i % kBig.size()];
     const std::uint64_t elements = rest / count / element_bytes(d);

@@ -81,7 +81,7 @@ std::span<std::byte> DestinationPool::get(std::size_t i, std::size_t bytes) cons
 }
 
 StepResult write_step(SelftestContext& ctx, const std::vector<TensorSpec>& specs) {
-  return guarded("write", "", [&](StepResult& r) {
+  return guarded("write", "auto", [&](StepResult& r) {
     const Layout layout = plan_layout(specs, LayoutOrder::Canonical, 64);
     WriterOptions wo;
     wo.crc32 = true;
@@ -108,7 +108,7 @@ StepResult write_step(SelftestContext& ctx, const std::vector<TensorSpec>& specs
     r.seconds = seconds_since(t0);
     bar.finish();
     r.bytes = layout.data_size;
-    r.mode = std::string(to_string(w.io_mode()));
+    r.effective = std::string(to_string(w.io_mode()));
     ctx.tensors = w.tensors();
     ctx.data_offset = 8 + w.header_size();
     std::size_t with_crc = 0;
@@ -141,7 +141,7 @@ StepResult read_step(const SelftestContext& ctx, ReadMode mode, bool slice) {
                  std::to_string(ctx.tensors.size());
       return;
     }
-    if (!slice) r.mode = mode_name(reader.shards().front().mode);
+    r.effective = slice ? "mmap" : mode_name(reader.shards().front().mode);
     const DestinationPool& dst = *ctx.destinations;
     for (std::size_t first = 0; first < ctx.tensors.size(); first += dst.count()) {
       const std::size_t last = std::min(ctx.tensors.size(), first + dst.count());
@@ -185,13 +185,13 @@ StepResult read_step(const SelftestContext& ctx, ReadMode mode, bool slice) {
 }
 
 StepResult verify_step(const SelftestContext& ctx) {
-  return guarded("verify", "", [&](StepResult& r) {
+  return guarded("verify", "auto", [&](StepResult& r) {
     drop_cached_pages(ctx.file);
     ReaderOptions ro;
     ro.strict = true;
     ro.engine = ctx.engine;
     const StreamReader reader = StreamReader::open(ctx.file, ro);
-    r.mode = mode_name(reader.shards().front().mode);
+    r.effective = mode_name(reader.shards().front().mode);
     ProgressBar bar("verify", total_bytes(ctx.tensors), ctx.progress, engine_progress(*ctx.engine));
     const VerifyReport rep = reader.verify().get();
     bar.finish();
@@ -215,7 +215,7 @@ StepResult verify_step(const SelftestContext& ctx) {
 }
 
 StepResult corrupt_step(const SelftestContext& ctx, const std::string& copy_path) {
-  return guarded("corrupt", "", [&](StepResult& r) {
+  return guarded("corrupt", "auto", [&](StepResult& r) {
     // The largest tensor: never zero-sized, and the byte sits mid-chunk.
     std::size_t victim = 0;
     for (std::size_t i = 0; i < ctx.tensors.size(); ++i) {
@@ -228,7 +228,7 @@ StepResult corrupt_step(const SelftestContext& ctx, const std::string& copy_path
     ReaderOptions ro;
     ro.engine = ctx.engine;
     const StreamReader reader = StreamReader::open(copy_path, ro);
-    r.mode = mode_name(reader.shards().front().mode);
+    r.effective = mode_name(reader.shards().front().mode);
     const VerifyReport rep = reader.verify().get();
     r.bytes = rep.bytes;
     r.seconds = rep.seconds;
@@ -239,9 +239,8 @@ StepResult corrupt_step(const SelftestContext& ctx, const std::string& copy_path
                  " problems after flipping one byte of tensor '" + t.name + "'";
       return;
     }
-    std::vector<std::byte> buf(t.nbytes());
     try {
-      reader.read_into(t.name, buf).get();
+      reader.read_into(t.name, ctx.destinations->get(0, t.nbytes())).get();
       r.detail = "read_into accepted the corrupted tensor '" + t.name + "'";
       return;
     } catch (const Error& e) {

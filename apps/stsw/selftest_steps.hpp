@@ -15,8 +15,9 @@
 namespace stsw::cli {
 
 struct StepResult {
-  std::string name;  // "write", "read", "verify", "corrupt"
-  std::string mode;  // the I/O path: "direct", "buffered", "mmap", ...
+  std::string name;       // "write", "read", "verify", "corrupt"
+  std::string mode;       // the I/O mode asked for: "auto", "direct", "buffered", "mmap"
+  std::string effective;  // the one in use after probing and fallbacks
   bool ok = false;
   std::uint64_t bytes = 0;
   double seconds = 0;  // the timed part (I/O and CRC; comparisons excluded)

@@ -1,0 +1,105 @@
+// The tool as a whole: --version, --help (with the exit codes), usage errors, logging.
+#include <gtest/gtest.h>
+
+#include "cli/cli_files.hpp"
+#include "cli/cli_runner.hpp"
+
+namespace stsw::test {
+namespace {
+
+std::string sample() { return std::string(STSW_VECTORS_DIR) + "/reference/single_f32.safetensors"; }
+
+TEST(CliBasics, VersionPrintsNameAndVersion) {
+  const auto r = run_stsw({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("stsw ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find_first_of("0123456789"), std::string::npos);
+  EXPECT_TRUE(r.err.empty()) << r.err;
+}
+
+TEST(CliBasics, HelpListsSubcommandsAndExitCodes) {
+  const auto r = run_stsw({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* word :
+       {"inspect", "verify", "selftest", "--log-level", "--version", "Exit codes", "0  success",
+        "1  verification failed", "2  usage error", "STSW_LOG_LEVEL"}) {
+    EXPECT_NE(r.out.find(word), std::string::npos) << word << " missing from\n" << r.out;
+  }
+}
+
+TEST(CliBasics, SubcommandHelpShowsItsOptions) {
+  EXPECT_NE(run_stsw({"inspect", "--help"}).out.find("--json"), std::string::npos);
+  const auto v = run_stsw({"verify", "--help"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("--require-crc"), std::string::npos);
+  EXPECT_NE(v.out.find("--strict"), std::string::npos);
+  const auto s = run_stsw({"selftest", "--help"});
+  EXPECT_NE(s.out.find("--size"), std::string::npos);
+  EXPECT_NE(s.out.find("--dir"), std::string::npos);
+}
+
+class CliUsageError : public ::testing::TestWithParam<std::vector<std::string>> {};
+
+TEST_P(CliUsageError, ExitsTwoWithOneLine) {
+  const auto r = run_stsw(GetParam());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_EQ(line_count(r.err), 1u) << r.err;
+  EXPECT_EQ(r.err.rfind("stsw: ", 0), 0u) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CliUsageError,
+    ::testing::Values(std::vector<std::string>{}, std::vector<std::string>{"frobnicate"},
+                      std::vector<std::string>{"inspect"}, std::vector<std::string>{"verify"},
+                      std::vector<std::string>{"inspect", "--bogus", "x"},
+                      std::vector<std::string>{"--log-level", "loud", "inspect", "x"},
+                      std::vector<std::string>{"verify", "--io-mode", "mmap", "x"},
+                      std::vector<std::string>{"selftest", "--size", "lots"},
+                      std::vector<std::string>{"selftest", "--size", "0"},
+                      std::vector<std::string>{"selftest", "--size", "512K"},
+                      std::vector<std::string>{"selftest", "--size", "99999999999999T"},
+                      std::vector<std::string>{"selftest", "--backend", "magic"},
+                      std::vector<std::string>{"selftest", "--dir", "/nonexistent/stsw"}));
+
+TEST(CliBasics, InvalidLogLevelFromEnvironmentIsAUsageError) {
+  const auto r = run_stsw({"inspect", sample()}, {.env = {{"STSW_LOG_LEVEL", "loud"}}});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(line_count(r.err), 1u) << r.err;
+}
+
+TEST(CliBasics, DefaultLogLevelKeepsStderrQuiet) {
+  const auto r = run_stsw({"inspect", sample()}, {.unset_env = {"STSW_LOG_LEVEL"}});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(r.err.empty()) << r.err;
+}
+
+TEST(CliBasics, DebugLogsGoToStderrNotStdout) {
+  const auto r = run_stsw({"--log-level", "debug", "inspect", "--json", sample()});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.err.find("[debug]"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("[debug]"), std::string::npos);
+  EXPECT_EQ(parse_json_lines(r.out).size(), 1u);
+}
+
+TEST(CliBasics, LogLevelFromEnvironment) {
+  const auto r = run_stsw({"inspect", sample()}, {.env = {{"STSW_LOG_LEVEL", "debug"}}});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.err.find("[debug]"), std::string::npos) << r.err;
+}
+
+TEST(CliBasics, CommandLineLogLevelOverridesEnvironment) {
+  const auto r = run_stsw({"--log-level", "error", "inspect", sample()},
+                          {.env = {{"STSW_LOG_LEVEL", "debug"}}});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(r.err.empty()) << r.err;
+}
+
+TEST(CliBasics, GlobalOptionMayFollowTheSubcommand) {
+  const auto r = run_stsw({"inspect", sample(), "--log-level", "debug"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("[debug]"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace stsw::test

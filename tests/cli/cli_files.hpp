@@ -1,0 +1,72 @@
+// Files for the CLI tests: scratch directories, safetensors files built with the codec
+// (optionally with crc32 fields), raw byte files, and JSON-lines output parsing.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "stsw/dtype.hpp"
+#include "stsw/header.hpp"
+
+namespace stsw::test {
+
+// A fresh directory under the system temp dir, removed with its contents at destruction.
+class TempDir {
+ public:
+  TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  [[nodiscard]] std::string file(std::string_view name) const {
+    return path_ + "/" + std::string(name);
+  }
+  // Names of the entries in the directory.
+  [[nodiscard]] std::vector<std::string> entries() const;
+
+ private:
+  std::string path_;
+};
+
+struct TensorData {
+  std::string name;
+  DType dtype = DType::U8;
+  std::vector<std::uint64_t> shape;
+  std::vector<std::byte> bytes;  // filled by make_tensor: i * 7 + seed, as bytes
+};
+
+// A tensor with deterministic contents of the right size.
+[[nodiscard]] TensorData make_tensor(std::string name, DType dtype,
+                                     std::vector<std::uint64_t> shape, unsigned seed = 1);
+
+// Writes a safetensors file with the tensors in the given order, contiguous from 0, with
+// each tensor's zlib CRC-32 as "crc32" when with_crc. Returns the data offset (8 + N).
+std::uint64_t write_safetensors(const std::string& path, const std::vector<TensorData>& tensors,
+                                const std::optional<Metadata>& metadata, bool with_crc,
+                                std::uint64_t align = 8);
+
+// Writes a sharded checkpoint in `dir`: shards "model-0000i-of-0000n.safetensors", each with
+// the tensors of one group (with CRCs), and "model.safetensors.index.json". Returns the
+// index path.
+std::string write_sharded(const std::string& dir,
+                          const std::vector<std::vector<TensorData>>& shards);
+
+void write_file(const std::string& path, std::string_view bytes);
+[[nodiscard]] std::string read_file(const std::string& path);
+// XORs one byte of the file with 0xFF.
+void flip_byte(const std::string& path, std::uint64_t offset);
+// The 8-byte little-endian length prefix followed by `header` (no data).
+[[nodiscard]] std::string with_length_prefix(std::uint64_t n, std::string_view rest);
+
+// Parses stdout holding one JSON document per line; fails the test on invalid JSON.
+[[nodiscard]] std::vector<boost::json::value> parse_json_lines(const std::string& out);
+
+// The official loader's error kinds plus stsw's own (stsw::Errc names).
+[[nodiscard]] bool is_error_kind(std::string_view name);
+
+}  // namespace stsw::test
