@@ -130,7 +130,9 @@ void gather_boxes(const ByteRange& src, const std::vector<Dim>& d, std::uint64_t
   const std::size_t n = d.size();
   std::vector<std::uint64_t> inner(n, 1);  // elements in one step of dimension j
   for (std::size_t j = n - 1; j-- > 0;) inner[j] = inner[j + 1] * d[j + 1].size;
-  const std::uint64_t chunk_elems = std::max<std::uint64_t>(1, opt.chunk_bytes / es);
+  // The box is the in-memory window: larger boxes mean longer runs and fewer reads.
+  const std::uint64_t chunk_elems =
+      std::max<std::uint64_t>(1, std::max(opt.chunk_bytes, opt.window_bytes) / es);
   std::size_t k = 0;
   while (inner[k] > chunk_elems) ++k;
   const std::uint64_t K = std::min<std::uint64_t>(d[k].size, chunk_elems / inner[k]);
@@ -156,9 +158,8 @@ void gather_boxes(const ByteRange& src, const std::vector<Dim>& d, std::uint64_t
       const std::uint64_t sq = d[q].stride;
       const std::uint64_t run_span = ((rq - 1) * sq + 1) * es;
       const bool span_read = sq == 1 || run_span <= opt.window_bytes;
-      if (span_read && run.size() < run_span) run.resize(run_span);
+      if (span_read && !(inner[q] == 1 && sq == 1) && run.size() < run_span) run.resize(run_span);
       std::vector<std::uint64_t> idx(n, 0);
-      for (std::size_t j = 0; j < k; ++j) idx[j] = 0;
       do {
         std::uint64_t el = base + a * d[k].stride;
         std::uint64_t o = 0;
@@ -168,14 +169,12 @@ void gather_boxes(const ByteRange& src, const std::vector<Dim>& d, std::uint64_t
           o += idx[j] * inner[j];
         }
         std::byte* dst = box.data() + o * es;
-        if (span_read) {
+        if (span_read && inner[q] == 1 && sq == 1) {
+          src.read(el * es, std::span(dst, rq * es));  // a run that is contiguous in both
+        } else if (span_read) {
           src.read(el * es, std::span(run).first(run_span));
-          if (inner[q] == 1 && sq == 1) {
-            std::memcpy(dst, run.data(), rq * es);
-          } else {
-            for (std::uint64_t t = 0; t < rq; ++t) {
-              std::memcpy(dst + t * inner[q] * es, run.data() + t * sq * es, es);
-            }
+          for (std::uint64_t t = 0; t < rq; ++t) {
+            std::memcpy(dst + t * inner[q] * es, run.data() + t * sq * es, es);
           }
         } else {
           for (std::uint64_t t = 0; t < rq; ++t) {

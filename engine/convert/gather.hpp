@@ -52,7 +52,7 @@ void byte_swap(std::span<std::byte> data, unsigned unit) noexcept;
 
 // Writes the view's elements in C order to `sink`, byte-swapped by `swap_unit` (0: none).
 // The view must lie inside `source` (checked: InvalidArgument naming the source).
-// Memory: at most chunk_bytes + window_bytes of buffers.
+// Memory: at most about twice the larger of chunk_bytes and window_bytes.
 void gather(const ByteRange& source, const StridedView& view, unsigned swap_unit, ByteSink& sink,
             const GatherOptions& options = {});
 
