@@ -42,6 +42,11 @@ boost::json::object file_json(const FileHeader& f, bool with_tensors) {
   o["strict_valid"] = f.strict_valid;
   if (!f.strict_valid) o["strict_error"] = utf8_safe(f.strict_error);
   o["incomplete"] = h.incomplete;
+  if (h.version) {
+    o["stsw_version"] = utf8_safe(*h.version);  // "__version__" of a Python stsw file
+  } else {
+    o["stsw_version"] = nullptr;
+  }
   if (h.metadata) {
     boost::json::object md;
     for (const auto& [k, v] : *h.metadata) md[utf8_safe(k)] = utf8_safe(v);

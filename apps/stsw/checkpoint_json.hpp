@@ -14,7 +14,8 @@ namespace stsw::cli {
 [[nodiscard]] boost::json::object tensor_json(const TensorMeta& t);
 
 // One file: {"path", "file_size", "header_size", "data_offset", "data_alignment",
-// "strict_valid", "strict_error" (when not strict), "incomplete", "metadata" (object or
+// "strict_valid", "strict_error" (when not strict), "incomplete", "stsw_version" (the
+// Python stsw's "__version__", or null), "metadata" (object or
 // null), "tensor_count", "total_bytes", "tensors": [...] (file order, when with_tensors)}.
 [[nodiscard]] boost::json::object file_json(const FileHeader& f, bool with_tensors);
 

@@ -87,6 +87,10 @@ void print_file_summary(const FileHeader& f) {
     std::printf("  valid: lenient only (the official loader refuses it: %s)\n",
                 printable(f.strict_error).c_str());
   }
+  if (h.version) {
+    std::printf("  written by: Python stsw (\"__version__\": \"%s\")\n",
+                printable(*h.version).c_str());
+  }
   if (h.incomplete) std::puts("  incomplete: yes (\"__incomplete__\": the writer did not finish)");
 }
 

@@ -98,11 +98,25 @@ void copy_file(const std::string& from, const std::string& to) {
   ScopedFd out(to, O_WRONLY | O_CREAT | O_TRUNC);
   for (;;) {
     const ssize_t n = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, 1 << 30, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw errno_error(errno, "copy " + from + " to " + to);
+    if (n > 0) continue;
+    if (n == 0) return;
+    if (errno == EINTR) continue;
+    if (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS) break;
+    throw errno_error(errno, "copy " + from + " to " + to);
+  }
+  // File systems without copy_file_range: a plain read/write loop from where it stopped.
+  std::vector<char> buf(std::size_t{1} << 20);
+  for (;;) {
+    const ssize_t n = ::read(in.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw errno_error(errno, "read " + from);
+    if (n == 0) return;
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = ::write(out.get(), buf.data() + done, static_cast<std::size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) throw errno_error(errno, "write " + to);
+      done += w;
     }
-    if (n == 0) break;
   }
 }
 

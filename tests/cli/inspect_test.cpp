@@ -94,6 +94,7 @@ TEST(CliInspect, PythonStswFilesAreLenientOnlyAndShowTheirCrcs) {
   const auto doc = inspect_json(kVectors + "/stsw-python/out_crc1.safetensors");
   EXPECT_FALSE(doc.at("strict_valid").as_bool());
   EXPECT_FALSE(doc.at("strict_error").as_string().empty());
+  EXPECT_EQ(doc.at("stsw_version").as_string(), "1.0");
   const auto& tensors = doc.at("tensors").as_array();
   ASSERT_EQ(tensors.size(), 2u);
   for (std::size_t i = 0; i < 2; ++i) {
@@ -106,6 +107,7 @@ TEST(CliInspect, PythonStswFilesAreLenientOnlyAndShowTheirCrcs) {
   const auto r = run_stsw({"inspect", kVectors + "/stsw-python/out_crc0.safetensors"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("lenient only"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Python stsw (\"__version__\": \"1.0\")"), std::string::npos) << r.out;
 }
 
 TEST(CliInspect, TableShowsTensorsTotalsAndValidity) {
@@ -153,6 +155,8 @@ TEST(CliInspect, JsonShowsCrcsAndAlignment) {
   EXPECT_EQ(doc.at("data_offset").to_number<std::uint64_t>() % 4096, 0u);
   EXPECT_EQ(doc.at("data_alignment").to_number<std::uint64_t>(), 4096u);
   EXPECT_TRUE(doc.at("metadata").is_null());
+  EXPECT_TRUE(doc.at("stsw_version").is_null());
+  EXPECT_FALSE(doc.at("incomplete").as_bool());
   EXPECT_EQ(doc.at("tensor_count").to_number<std::uint64_t>(), 1u);
   EXPECT_EQ(doc.at("total_bytes").to_number<std::uint64_t>(), 10u);
   EXPECT_TRUE(doc.at("tensors").as_array()[0].at("crc32").is_number());
