@@ -10,10 +10,15 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "stsw/asio_adapt.hpp"
 #include "stsw/engine.hpp"
+#include "stsw/reader.hpp"
+#include "stsw/verify_report.hpp"
+#include "stsw/writer.hpp"
 
 namespace stsw {
 
@@ -42,6 +47,41 @@ auto async_sync(Engine& engine, const File& file, bool data_only, CompletionToke
   return asio_detail::initiate<>(
       std::forward<CompletionToken>(token),
       [&engine, &file, data_only](auto cb) { engine.sync(file, data_only, std::move(cb)); });
+}
+
+// StreamWriter::write_block: completes with (error) once `data` may be reused.
+// Same ordering rules as the future form; `writer` and `data` must outlive the operation.
+template <typename CompletionToken>
+auto async_write_block(StreamWriter& writer, std::string_view name, std::span<const std::byte> data,
+                       CompletionToken&& token) {
+  return asio_detail::initiate<>(std::forward<CompletionToken>(token),
+                                 [&writer, n = std::string(name), data](auto cb) {
+                                   writer.write_block(n, data, std::move(cb));
+                                 });
+}
+
+// StreamWriter::close: completes with (error) when the file is complete (and durable) at
+// its path.
+template <typename CompletionToken>
+auto async_close(StreamWriter& writer, CompletionToken&& token) {
+  return asio_detail::initiate<>(std::forward<CompletionToken>(token),
+                                 [&writer](auto cb) { writer.close(std::move(cb)); });
+}
+
+// StreamReader::read_into: completes with (error) once `dst` holds the verified tensor.
+template <typename CompletionToken>
+auto async_read_into(const StreamReader& reader, std::string_view name, std::span<std::byte> dst,
+                     CompletionToken&& token) {
+  return asio_detail::initiate<>(
+      std::forward<CompletionToken>(token),
+      [&reader, n = std::string(name), dst](auto cb) { reader.read_into(n, dst, std::move(cb)); });
+}
+
+// StreamReader::verify: completes with (error, report).
+template <typename CompletionToken>
+auto async_verify(const StreamReader& reader, CompletionToken&& token) {
+  return asio_detail::initiate<VerifyReport>(std::forward<CompletionToken>(token),
+                                             [&reader](auto cb) { reader.verify(std::move(cb)); });
 }
 
 }  // namespace stsw
