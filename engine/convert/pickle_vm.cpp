@@ -33,10 +33,26 @@ std::string_view to_string(Kind kind) noexcept {
   return "object";
 }
 
-PickleVm::PickleVm(std::string_view data, std::string source, PicklePolicy& policy)
-    : data_(data), source_(std::move(source)), policy_(policy) {}
+PickleVm::PickleVm(std::string_view data, std::string source, PicklePolicy& policy,
+                   PickleLimits limits)
+    : data_(data), source_(std::move(source)), policy_(policy), limits_(limits) {}
+
+void PickleVm::count_references(std::size_t n) {
+  references_ += n;
+  if (references_ > limits_.max_references) {
+    throw Error(Errc::InvalidArgument,
+                source_ + ": pickle builds more than " + std::to_string(limits_.max_references) +
+                    " references (at offset " + std::to_string(op_pos_) + "): refused");
+  }
+}
 
 ObjectId PickleVm::make(Object obj) {
+  if (objects_.size() >= limits_.max_objects) {
+    throw Error(Errc::InvalidArgument,
+                source_ + ": pickle builds more than " + std::to_string(limits_.max_objects) +
+                    " objects (at offset " + std::to_string(op_pos_) + "): refused");
+  }
+  count_references(obj.items.size() + obj.entries.size());
   objects_.push_back(std::move(obj));
   return static_cast<ObjectId>(objects_.size() - 1);
 }
@@ -123,7 +139,11 @@ ObjectId PickleVm::memo_get(std::uint64_t key) {
   return it->second;
 }
 
-void PickleVm::memo_put(std::uint64_t key) { memo_[key] = top(); }
+void PickleVm::memo_put(std::uint64_t key) {
+  const ObjectId v = top();
+  if (memo_.size() >= limits_.max_references) count_references(limits_.max_references);
+  memo_[key] = v;
+}
 
 ObjectId PickleVm::run() {
   while (!stopped_) {
@@ -179,8 +199,11 @@ bool PickleVm::step() {
         malformed("FRAME of " + std::to_string(n) + " bytes runs past the end");
       return true;
     }
-    case '.': stopped_ = true; return false;                           // STOP
-    case '(': marks_.push_back(stack_.size()); return true;            // MARK
+    case '.': stopped_ = true; return false;  // STOP
+    case '(':                                 // MARK
+      if (marks_.size() >= limits_.max_references) count_references(limits_.max_references);
+      marks_.push_back(stack_.size());
+      return true;
     case '0': pop(); return true;                                      // POP
     case '1': pop_mark(); return true;                                 // POP_MARK
     case '2': push(top()); return true;                                // DUP
@@ -242,17 +265,20 @@ bool PickleVm::step() {
     }
     case 'a': {  // APPEND
       const ObjectId v = pop();
+      count_references(1);
       need(top(), Kind::List, "APPEND").items.push_back(v);
       return true;
     }
     case 'e': {  // APPENDS
       auto items = pop_mark();
+      count_references(items.size());
       auto& list = need(top(), Kind::List, "APPENDS").items;
       list.insert(list.end(), items.begin(), items.end());
       return true;
     }
     case 0x90: {  // ADDITEMS
       auto items = pop_mark();
+      count_references(items.size());
       auto& set = need(top(), Kind::Set, "ADDITEMS").items;
       set.insert(set.end(), items.begin(), items.end());
       return true;
@@ -276,12 +302,14 @@ bool PickleVm::step() {
     case 's': {  // SETITEM
       const ObjectId v = pop();
       const ObjectId k = pop();
+      count_references(1);
       need(top(), Kind::Dict, "SETITEM").entries.emplace_back(k, v);
       return true;
     }
     case 'u': {  // SETITEMS
       auto items = pop_mark();
       if (items.size() % 2 != 0) malformed("SETITEMS with an odd number of items");
+      count_references(items.size() / 2);
       auto& d = need(top(), Kind::Dict, "SETITEMS").entries;
       for (std::size_t i = 0; i < items.size(); i += 2) d.emplace_back(items[i], items[i + 1]);
       return true;

@@ -65,10 +65,18 @@ class PicklePolicy {
   virtual ObjectId build(PickleVm& vm, ObjectId obj, ObjectId state) = 0;
 };
 
+// Bounds on what a pickle may build, so that a small hostile pickle cannot exhaust memory
+// (each object costs about 100 bytes, each reference 4 to 8).
+struct PickleLimits {
+  std::size_t max_objects = std::size_t{1} << 22;
+  std::size_t max_references = std::size_t{1} << 24;  // list/tuple/set items + dict entries
+};
+
 class PickleVm {
  public:
   // `data` must outlive the VM; `source` names it in errors ("model.pt:archive/data.pkl").
-  PickleVm(std::string_view data, std::string source, PicklePolicy& policy);
+  PickleVm(std::string_view data, std::string source, PicklePolicy& policy,
+           PickleLimits limits = {});
 
   // Runs to STOP and returns the result. Throws Error: InvalidArgument for a malformed or
   // truncated pickle, Unsupported for a refused opcode (or what the policy refuses).
@@ -91,16 +99,21 @@ class PickleVm {
   ObjectId pop();
   ObjectId top();
   std::vector<ObjectId> pop_mark();
-  void push(ObjectId id) { stack_.push_back(id); }
+  void push(ObjectId id) {
+    if (stack_.size() >= limits_.max_references) count_references(limits_.max_references);
+    stack_.push_back(id);
+  }
   ObjectId memo_get(std::uint64_t key);
   void memo_put(std::uint64_t key);
-  Object& mut(ObjectId id) { return objects_[id]; }
+  void count_references(std::size_t n);
   [[noreturn]] void malformed(const std::string& why) const;
   [[noreturn]] void refuse(std::uint8_t op, const char* name, const char* why) const;
 
   std::string_view data_;
   std::string source_;
   PicklePolicy& policy_;
+  PickleLimits limits_;
+  std::size_t references_ = 0;
   std::size_t pos_ = 0;
   std::size_t op_pos_ = 0;
   std::vector<Object> objects_;

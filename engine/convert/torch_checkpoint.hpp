@@ -30,7 +30,7 @@ struct TorchCheckpoint {
 };
 
 // The largest data.pkl read into memory.
-inline constexpr std::uint64_t kMaxPickleSize = std::uint64_t{1} << 30;
+inline constexpr std::uint64_t kMaxPickleSize = std::uint64_t{256} << 20;
 
 // `key_path` selects a nested dict ("model", "state_dict", or a dotted path such as
 // "module.model"; an exact key wins over splitting at dots); empty: the top-level object.

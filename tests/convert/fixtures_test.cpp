@@ -181,6 +181,11 @@ TEST(FixturesOptions, ShardedKeepOrderMetadataAndNoCrc) {
     const std::string name(tv.as_object().at("name").as_string());
     EXPECT_EQ(tensor_sha(r, name), std::string(tv.as_object().at("sha256").as_string())) << name;
   }
+  // The sharded set converts back into one file through its index.
+  const ConvertResult one = convert(*res.index, dir.file("one.safetensors"));
+  EXPECT_EQ(one.format, ConvertFormat::Safetensors);
+  EXPECT_EQ(one.tensors, res.tensors);
+  check_output(dir.file("one.safetensors"), all.at("dtypes.pt").as_object());
 }
 
 TEST(FixturesOptions, SafetensorsRelayoutKeepsMetadataAndAddsCrc) {

@@ -244,6 +244,34 @@ TEST(PickleHostile, AbsurdTensorArguments) {
   expect_refused(q.bytes(), Errc::InvalidArgument, "rank 2 has 1 strides");
 }
 
+TEST(PickleHostile, MemoryIsBounded) {
+  const PickleLimits small{.max_objects = 100, .max_references = 200};
+  auto refused = [&](const std::string& bytes, const std::string& needle) {
+    TorchPolicy policy;
+    PickleVm vm(bytes, "test.pkl", policy, small);
+    try {
+      (void)vm.run();
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::InvalidArgument);
+      EXPECT_THAT(e.what(), HasSubstr(needle));
+    }
+  };
+  refused("\x80\x02" + std::string(101, 'N') + ".", "more than 100 objects");
+  refused("\x80\x02N" + std::string(300, '2') + ".", "more than 200 references");  // DUP
+  refused("\x80\x02" + std::string(300, '(') + "N.", "more than 200 references");  // MARK
+  std::string memo = "\x80\x02N";
+  for (int i = 0; i < 300; ++i) memo += "r" + std::string(reinterpret_cast<const char*>(&i), 4);
+  refused(memo + ".", "more than 200 references");  // LONG_BINPUT
+  std::string appends = std::string("\x80\x02]q\x00", 5);
+  for (int round = 0; round < 2; ++round) {
+    appends += "(";
+    for (int i = 0; i < 150; ++i) appends += std::string("h\0", 2);
+    appends += "e";
+  }
+  refused(appends + "0.", "more than 200 references");  // APPENDS
+}
+
 TEST(PickleVm, DeepNestingDoesNotRecurse) {
   // 200000 nested lists: built and destroyed without recursion.
   std::string s = "\x80\x02";
