@@ -1,156 +1,12 @@
-// stsw::convert on inputs the test builds itself: hostile pickles (nothing may run),
-// corrupt and absurd archives, ZIP64 and compressed torch archives, .npz files covering
-// dtypes, Fortran order, big-endian data and compression, and safetensors inputs.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
-#include <filesystem>
-
-#include "convert/test_support.hpp"
-#include "stsw/convert.hpp"
-#include "stsw/error.hpp"
-#include "stsw/reader.hpp"
-#include "stsw/writer.hpp"
+// stsw::convert on inputs the test builds itself: ZIP64 and compressed torch archives with
+// shared storages and views, .npz files covering dtypes, Fortran order, big-endian data and
+// compression, and safetensors inputs (hostile ones: hostile_test.cpp).
+#include "convert/convert_fixture.hpp"
 
 namespace stsw {
 namespace {
 
-ReaderOptions strict_options() {
-  ReaderOptions o;
-  o.strict = true;
-  return o;
-}
-
-using cvt::test::make_npy;
-using cvt::test::make_zip;
-using cvt::test::Pickle;
-using cvt::test::read_file;
-using cvt::test::TempDir;
-using cvt::test::write_file;
-using cvt::test::ZipMember;
 using ::testing::HasSubstr;
-
-std::string f32_bytes(std::initializer_list<float> v) {
-  std::string s(v.size() * 4, '\0');
-  std::memcpy(s.data(), std::data(v), s.size());
-  return s;
-}
-
-std::string tensor_bytes(const StreamReader& r, const std::string& name) {
-  std::string bytes(r.meta(name).nbytes(), '\0');
-  r.read_into(name, std::as_writable_bytes(std::span(bytes))).get();
-  return bytes;
-}
-
-// A torch-like archive: data.pkl plus storages "archive/data/<i>".
-std::string torch_zip(const std::string& pickle, const std::vector<std::string>& storages,
-                      const cvt::test::ZipOptions& zo = {}, bool deflate_storages = false) {
-  std::vector<ZipMember> m = {{"archive/data.pkl", pickle, false}};
-  for (std::size_t i = 0; i < storages.size(); ++i) {
-    m.push_back({"archive/data/" + std::to_string(i), storages[i], deflate_storages});
-  }
-  m.push_back({"archive/version", "3\n", false});
-  return make_zip(m, zo);
-}
-
-class Convert : public ::testing::Test {
- protected:
-  // Expects conversion of `bytes` to fail with `code` and `needle`, leaving a previous
-  // output file untouched.
-  void expect_refused(const std::string& bytes, Errc code, const std::string& needle,
-                      const ConvertOptions& o = {}) {
-    write_file(dir_.file("in.pt"), bytes);
-    write_file(dir_.file("out.safetensors"), "previous");
-    try {
-      (void)convert(dir_.file("in.pt"), dir_.file("out.safetensors"), o);
-      ADD_FAILURE() << "accepted; expected " << to_string(code) << " '" << needle << "'";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), code) << e.what();
-      EXPECT_THAT(e.what(), HasSubstr(needle));
-    }
-    EXPECT_EQ(read_file(dir_.file("out.safetensors")), "previous");
-    for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
-      const std::string n = entry.path().filename().string();
-      EXPECT_TRUE(n == "in.pt" || n == "out.safetensors" || n == "marker") << "left behind: " << n;
-    }
-  }
-  TempDir dir_;
-};
-
-TEST_F(Convert, HostilePicklesExecuteNothing) {
-  const std::string marker = dir_.file("marker");
-  const std::string cmd = "touch " + marker;
-  Pickle sys;
-  sys.proto(2).global("posix", "system").mark().str(cmd).tuple().reduce().stop();
-  expect_refused(torch_zip(sys.bytes(), {}), Errc::Unsupported, "pickle global 'posix.system'");
-  Pickle os;
-  os.proto(2).empty_dict().mark().str("w").global("os", "system").mark().str(cmd).tuple().reduce();
-  os.setitems().stop();
-  expect_refused(torch_zip(os.bytes(), {}), Errc::Unsupported, "'os.system'");
-  Pickle stack;  // protocol 4: STACK_GLOBAL builtins.exec
-  stack.proto(4).op(0x8c).byte(8).raw("builtins").op(0x8c).byte(4).raw("exec").op(0x93);
-  stack.mark().str("open('" + marker + "','w')").tuple().reduce().stop();
-  expect_refused(torch_zip(stack.bytes(), {}), Errc::Unsupported, "'builtins.exec'");
-  Pickle inst;  // INST: instantiate os.system directly
-  inst.proto(2).mark().str(cmd).raw("ios\nsystem\n").stop();
-  expect_refused(torch_zip(inst.bytes(), {}), Errc::Unsupported, "(INST)");
-  Pickle sub;  // subprocess via a tensor's storage slot
-  sub.proto(2).global("subprocess", "check_call").mark().mark().str("sh").str("-c").str(cmd);
-  sub.op('l').tuple().reduce().stop();
-  expect_refused(torch_zip(sub.bytes(), {}), Errc::Unsupported, "'subprocess.check_call'");
-  expect_refused(torch_zip(std::string("\x80\x02\xfe.", 4), {}), Errc::Unsupported,
-                 "opcode 0xfe (unknown)");
-  EXPECT_FALSE(std::filesystem::exists(marker)) << "a hostile pickle ran code";
-}
-
-TEST_F(Convert, CorruptArchives) {
-  Pickle p;
-  p.proto(2).empty_dict().mark().str("w").tensor("FloatStorage", "0", 4, 0, {4}, {1});
-  p.setitems().stop();
-  const std::string good = torch_zip(p.bytes(), {f32_bytes({1, 2, 3, 4})});
-  expect_refused(good.substr(0, good.size() - 30), Errc::InvalidArgument, "corrupt zip");
-  expect_refused(good.substr(0, 200), Errc::InvalidArgument, "");
-  std::string outside = good;
-  const std::size_t cd = outside.find("PK\x01\x02");
-  outside[cd + 42] = 0x7F;  // first entry's local header offset far beyond the data
-  outside[cd + 43] = 0x7F;
-  expect_refused(outside, Errc::InvalidArgument, "outside the file");
-  // A storage entry missing from the archive.
-  expect_refused(torch_zip(p.bytes(), {}), Errc::InvalidArgument, "no entry 'archive/data/0'");
-  // A zip without data.pkl and without .npy members.
-  expect_refused(make_zip({{"readme.txt", "hi", false}}), Errc::InvalidArgument,
-                 "neither a torch.save checkpoint");
-  expect_refused("garbage that is no checkpoint at all", Errc::InvalidArgument,
-                 "unrecognized input format");
-}
-
-TEST_F(Convert, AbsurdSizes) {
-  Pickle huge;  // a view far beyond its storage
-  huge.proto(2).empty_dict().mark().str("w");
-  huge.tensor("FloatStorage", "0", 1ULL << 60, 0, {1ULL << 40, 1ULL << 10}, {1ULL << 10, 1});
-  huge.setitems().stop();
-  expect_refused(torch_zip(huge.bytes(), {f32_bytes({1, 2})}), Errc::InvalidArgument,
-                 "tensor 'w' needs bytes [0, 4503599627370496) of storage '0'");
-  Pickle over;  // shape whose byte size overflows 64 bits
-  over.proto(2).empty_dict().mark().str("w");
-  over.tensor("FloatStorage", "0", 2, 0, {1ULL << 62, 8}, {0, 0});
-  over.setitems().stop();
-  expect_refused(torch_zip(over.bytes(), {f32_bytes({1, 2})}), Errc::InvalidArgument,
-                 "overflows 64 bits");
-  Pickle offset;  // storage offset beyond the storage
-  offset.proto(2).empty_dict().mark().str("w");
-  offset.tensor("FloatStorage", "0", 2, 9, {1}, {1});
-  offset.setitems().stop();
-  expect_refused(torch_zip(offset.bytes(), {f32_bytes({1, 2})}), Errc::InvalidArgument,
-                 "needs bytes [0, 40)");
-  // data.pkl claiming a terabyte (ZIP64 sizes).
-  std::string z = torch_zip(huge.bytes(), {}, {.zip64 = true});
-  const std::size_t cd = z.find("PK\x01\x02");
-  const std::size_t ex =
-      cd + 46 + std::string("archive/data.pkl").size() + 4;  // usize in zip64 extra
-  for (int i = 0; i < 8; ++i) z[ex + i] = i == 5 ? 1 : 0;    // 2^40
-  expect_refused(z, Errc::InvalidArgument, "exceeds the limit");
-}
 
 TEST_F(Convert, TorchLayoutsZip64AndCompressedStorages) {
   // Shared storage: a transposed view and a slice of the same 2x3 storage, tied weights.
@@ -182,18 +38,6 @@ TEST_F(Convert, TorchLayoutsZip64AndCompressedStorages) {
     EXPECT_TRUE(r.meta("scalar").shape.empty());
     EXPECT_TRUE(r.verify().get().passed());
   }
-}
-
-TEST_F(Convert, UnsupportedTorchDtype) {
-  Pickle p;
-  p.proto(2).empty_dict().mark().str("z").tensor("ComplexDoubleStorage", "0", 1, 0, {1}, {1});
-  p.setitems().stop();
-  expect_refused(torch_zip(p.bytes(), {std::string(16, '\0')}), Errc::Unsupported,
-                 "tensor 'z' has storage type ComplexDoubleStorage");
-  Pickle q;
-  q.proto(2).empty_dict().mark().str("__metadata__").tensor("FloatStorage", "0", 1, 0, {1}, {1});
-  q.setitems().stop();
-  expect_refused(torch_zip(q.bytes(), {f32_bytes({1})}), Errc::InvalidName, "__metadata__");
 }
 
 TEST_F(Convert, NpzDtypesFortranBigEndianCompression) {
