@@ -76,8 +76,12 @@ TEST_P(EngineConcurrency, DestructionCancelsPendingOperations) {
   std::promise<void> first_chunk;
   std::atomic<int> chunks{0};
   auto scan = engine->scan(f, 0, 400000, [&](std::uint64_t, std::span<const std::byte>) {
-    if (chunks++ == 0) first_chunk.set_value();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (chunks++ == 0) {
+      first_chunk.set_value();
+      // Long enough for the test thread to post and start the shutdown meanwhile.
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   });
   first_chunk.get_future().wait();
   std::vector<std::future<void>> posted;

@@ -1,20 +1,12 @@
-// Engine options: validation, backend selection (option, STSW_IO_BACKEND, fallback),
-// registered and unregistered staging buffers, including a real RLIMIT_MEMLOCK failure.
+// Engine options: validation, backend selection (option, STSW_IO_BACKEND), registered
+// and unregistered staging buffers (the real fallbacks are in fallback_test.cpp).
 #include <fcntl.h>
-#include <linux/capability.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <optional>
 
 #include "engine_test_util.hpp"
 #include "stsw/crc32.hpp"
-
-extern char** environ;
 
 namespace stsw {
 namespace {
@@ -147,49 +139,6 @@ TEST(EngineOptionsTest, UringRegistersBuffersUnlessTold) {
   auto plain = Engine::create(o);
   EXPECT_FALSE(plain->stats().buffers_registered);
   round_trip(*plain);
-}
-
-// Runs in a child process (see RealMemlockLimitFallsBack): drops CAP_IPC_LOCK, lowers
-// RLIMIT_MEMLOCK below the pool size, and checks that registration fails and the
-// engine still works with unregistered buffers.
-TEST(EngineMemlockChild, RegistrationFailsAndEngineWorks) {
-  if (std::getenv("STSW_ENGINE_MEMLOCK_CHILD") == nullptr) {
-    GTEST_SKIP() << "runs only as the child process of RealMemlockLimitFallsBack";
-  }
-  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct caps[2]{};
-  ASSERT_EQ(::syscall(SYS_capget, &hdr, caps), 0);
-  caps[CAP_TO_INDEX(CAP_IPC_LOCK)].effective &= ~CAP_TO_MASK(CAP_IPC_LOCK);
-  caps[CAP_TO_INDEX(CAP_IPC_LOCK)].permitted &= ~CAP_TO_MASK(CAP_IPC_LOCK);
-  ASSERT_EQ(::syscall(SYS_capset, &hdr, caps), 0);
-  const rlimit lim{64 << 10, 64 << 10};
-  ASSERT_EQ(::setrlimit(RLIMIT_MEMLOCK, &lim), 0);
-  EngineOptions o = test::small_options(BackendKind::Uring);
-  o.buffer_count = 8;
-  o.chunk_size = 1 << 20;  // 8 MiB of buffers against a 64 KiB limit
-  STSW_ENGINE_OR_SKIP(engine, o);
-  EXPECT_FALSE(engine->stats().buffers_registered);
-  round_trip(*engine);
-}
-
-TEST(EngineOptionsTest, RealMemlockLimitFallsBack) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to drop CAP_IPC_LOCK in a child";
-  if (!uring_usable()) GTEST_SKIP() << "io_uring is not usable here";
-  std::string self(4096, '\0');
-  const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
-  ASSERT_GT(n, 0);
-  self.resize(static_cast<std::size_t>(n));
-  ScopedEnv env("STSW_ENGINE_MEMLOCK_CHILD", "1");
-  std::string filter = "--gtest_filter=EngineMemlockChild.RegistrationFailsAndEngineWorks";
-  char* argv[] = {self.data(), filter.data(), nullptr};
-  pid_t pid = 0;
-  ASSERT_EQ(::posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv, environ), 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child test failed; run it with "
-                                       "STSW_ENGINE_MEMLOCK_CHILD=1 "
-                                    << filter;
 }
 
 }  // namespace

@@ -192,6 +192,19 @@ TEST_P(EngineRoundTrip, LargerTransferDefaultOptions) {
   EXPECT_GE(st.requests_completed, 2u * 24);
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(STSW_ASAN)
+// Buffers in the pool are poisoned: touching one after it went back is reported.
+TEST(EngineAsan, ReleasedStagingBufferIsPoisoned) {
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  auto engine = Engine::create(test::small_options(BackendKind::Threads));
+  StagingBuffer b = engine->acquire_buffer();
+  volatile std::byte* p = b.data().data();
+  p[0] = std::byte{1};  // live while leased
+  b.reset();
+  EXPECT_DEATH(p[1] = std::byte{2}, "use-after-poison");
+}
+#endif
+
 INSTANTIATE_TEST_SUITE_P(Backends, EngineRoundTrip,
                          ::testing::Values(BackendKind::Uring, BackendKind::Threads),
                          test::backend_name);
