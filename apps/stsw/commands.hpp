@@ -25,6 +25,7 @@ Command register_inspect(CLI::App& parent);   // cmd_inspect.cpp
 Command register_verify(CLI::App& parent);    // cmd_verify.cpp
 Command register_selftest(CLI::App& parent);  // cmd_selftest.cpp
 Command register_convert(CLI::App& parent);   // cmd_convert.cpp
+Command register_bench(CLI::App& parent);     // cmd_bench.cpp
 
 // Subcommands in the order `stsw --help` lists them. New subcommands (convert, bench):
 // one line each here.
@@ -33,6 +34,7 @@ inline constexpr Registrar kCommands[] = {
     &register_verify,
     &register_selftest,
     &register_convert,
+    &register_bench,
 };
 
 }  // namespace stsw::cli
