@@ -9,8 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 
-#include <spdlog/spdlog.h>
-
+#include "io/logging.hpp"
 #include "reader/residency.hpp"
 
 namespace stsw::detail {
@@ -81,8 +80,8 @@ std::shared_ptr<Shard> open_shard(const std::string& path, const ReaderOptions& 
   if (want == ReadMode::Auto) {
     const auto frac = resident_fraction(s->bfile.fd(), s->data_offset(), data_len);
     want = (!frac || *frac >= kWarmFraction) ? ReadMode::Buffered : ReadMode::Direct;
-    spdlog::debug("stsw reader: {}: {:.0f}% of sampled pages cached, {} reads", path,
-                  frac ? *frac * 100 : 100.0, to_string(want));
+    logger().debug("reader: {}: {:.0f}% of sampled pages cached, {} reads", path,
+                   frac ? *frac * 100 : 100.0, to_string(want));
   }
   if (want == ReadMode::Direct) {
     s->dfile = open_direct_twin(*s);

@@ -135,7 +135,7 @@ const std::string& StreamReader::file_of(std::string_view name) const {
   return st.shards[st.at(name).shard]->path;
 }
 
-Engine& StreamReader::engine() const noexcept { return *state_->engine; }
+Engine& StreamReader::engine() const { return *checked(state_).engine; }
 
 std::span<const std::byte> StreamReader::get_slice(std::string_view name) const {
   const detail::ReaderState& st = checked(state_);

@@ -68,8 +68,9 @@ enum class ReadMode {
   // mostly resident -> Buffered (a warm cache is never slower than buffered reads),
   // otherwise Direct (a cold cache is never slower than O_DIRECT reads).
   Auto,
-  Direct,    // O_DIRECT through aligned staging buffers; falls back to Buffered (logged)
-             // where the file system refuses O_DIRECT (tmpfs, some FUSE)
+  Direct,    // O_DIRECT: straight into destinations congruent to the file offset modulo
+             // the block size, else through aligned staging buffers; Buffered where the
+             // file system refuses O_DIRECT (tmpfs before Linux 6.6, some FUSE)
   Buffered,  // the page cache (pread / io_uring reads)
   Mmap,      // read_into copies from the file's read-only mapping (fault-safe copy)
 };
@@ -139,7 +140,7 @@ class StreamReader {
   [[nodiscard]] const Header& header(std::size_t shard = 0) const;  // parsed header of a file
   // The file holding `name` (the path for a single file). Throws UnknownTensor.
   [[nodiscard]] const std::string& file_of(std::string_view name) const;
-  [[nodiscard]] Engine& engine() const noexcept;
+  [[nodiscard]] Engine& engine() const;  // the engine doing this reader's I/O
 
   // A zero-copy view of the tensor's bytes in a read-only mapping of its file (mapped
   // once, on first use). With verify_crc and a stored crc32 the bytes are checked on the
