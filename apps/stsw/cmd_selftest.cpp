@@ -21,6 +21,7 @@
 #include "selftest_data.hpp"
 #include "selftest_env.hpp"
 #include "selftest_steps.hpp"
+#include "signal_cleanup.hpp"
 #include "stsw/error.hpp"
 
 namespace stsw::cli {
@@ -80,6 +81,8 @@ int run_selftest(const SelftestOptions& opts) {
   ctx.progress = !opts.json && !opts.no_progress;
 
   ScratchDir dir(opts.dir, opts.keep);
+  std::optional<CleanupOnSignal> cleanup;
+  if (!opts.keep) cleanup.emplace(dir.path());
   const std::string fs = file_system_name(dir.path());
   // The file, a corrupted copy of it, and room for the header.
   const std::uint64_t needed = size > UINT64_MAX / 4 ? UINT64_MAX : 2 * size + (16ull << 20);

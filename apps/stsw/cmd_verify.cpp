@@ -110,8 +110,15 @@ int verify_one(const std::string& path, const VerifyOptions& opts, ReadMode mode
   } else {
     for (const auto& line : problems) std::puts(line.c_str());
     if (!report.passed() || !passed) {
-      for (const auto& note : report.notes)
+      for (const auto& note : report.notes) {
         std::printf("%s: note: %s\n", printable(path).c_str(), printable(note).c_str());
+      }
+    }
+    if (!opts.require_crc && report.unchecked > 0 && report.ok == 0 && report.mismatched == 0) {
+      std::printf(
+          "%s: note: no tensor carries a crc32, so only readability was checked "
+          "(--require-crc fails such files)\n",
+          printable(path).c_str());
     }
     std::printf(
         "%s: %s: %zu tensors, %zu checksums match, %zu mismatched, %zu without checksum; "

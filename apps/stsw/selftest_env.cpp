@@ -85,8 +85,6 @@ std::string file_system_name(const std::string& path) {
   return buf;
 }
 
-bool is_tmpfs(const std::string& path) { return file_system_name(path) == "tmpfs"; }
-
 std::uint64_t free_bytes(const std::string& path) {
   struct statvfs st {};
   if (::statvfs(path.c_str(), &st) != 0) throw errno_error(errno, "statvfs " + path);

@@ -29,7 +29,6 @@ class ScratchDir {
 
 // "ext4", "xfs", "tmpfs", "btrfs", "overlay", ... or "fs 0x<magic>".
 [[nodiscard]] std::string file_system_name(const std::string& path);
-[[nodiscard]] bool is_tmpfs(const std::string& path);
 // Bytes an unprivileged user may still write below `path`.
 [[nodiscard]] std::uint64_t free_bytes(const std::string& path);
 

@@ -101,6 +101,7 @@ RunResult run_stsw(const std::vector<std::string>& args, const RunOptions& optio
   pollfd fds[2] = {{out_fds[0], POLLIN, 0}, {err_fds[0], POLLIN, 0}};
   std::string* sinks[2] = {&r.out, &r.err};
   int open_fds = 2;
+  bool interrupted = false;
   char buf[65536];
   while (open_fds > 0) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -117,6 +118,11 @@ RunResult run_stsw(const std::vector<std::string>& args, const RunOptions& optio
       const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
       if (got > 0) {
         sinks[i]->append(buf, static_cast<std::size_t>(got));
+        if (!interrupted && !options.interrupt_when.empty() &&
+            r.out.find(options.interrupt_when) != std::string::npos) {
+          ::kill(pid, SIGINT);
+          interrupted = true;
+        }
       } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
         // EOF, or EIO on a pty master once the child closed the terminal.
         fds[i].fd = -1;

@@ -23,6 +23,8 @@ struct RunOptions {
   std::string cwd = {};                                       // empty: the test's cwd
   bool pty = false;                                           // stdout is a terminal
   double timeout_s = 60;
+  // Sends SIGINT once stdout contains this text (empty: never).
+  std::string interrupt_when = {};
 };
 
 [[nodiscard]] std::string stsw_binary();

@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <boost/json.hpp>
+#include <csignal>
 #include <set>
 
 #include "cli/cli_files.hpp"
@@ -106,6 +107,15 @@ TEST(CliSelftest, ProgressOnlyOnATerminal) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("\x1b[K"), std::string::npos);
   EXPECT_NE(r.out.find("PASSED"), std::string::npos);
+}
+
+TEST(CliSelftest, InterruptedRunRemovesItsScratchDir) {
+  TempDir dir;
+  // The step table header is printed just before the write starts.
+  const auto r = run_stsw({"selftest", "--size", "256M", "--dir", dir.path()},
+                          {.timeout_s = 120, .interrupt_when = "  step "});
+  EXPECT_EQ(r.term_signal, SIGINT) << r.out << r.err;
+  EXPECT_TRUE(dir.entries().empty()) << dir.entries().front();
 }
 
 TEST(CliSelftest, UncreatableScratchDirExitsTwo) {

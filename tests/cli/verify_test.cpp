@@ -82,6 +82,10 @@ TEST(CliVerify, FileWithoutChecksumsPassesUnlessRequired) {
   EXPECT_EQ(docs[0].at("unchecked").to_number<int>(), 3);
   EXPECT_EQ(docs[0].at("tensors").as_array()[0].at("status").as_string(), "no checksum");
 
+  const auto text = run_stsw({"verify", f.path});
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.out.find("no tensor carries a crc32"), std::string::npos) << text.out;
+
   const auto req = run_stsw({"verify", "--require-crc", f.path});
   EXPECT_EQ(req.exit_code, 1) << req.out << req.err;
   EXPECT_NE(req.out.find("3 of 3 tensors have no crc32 (--require-crc)"), std::string::npos)
