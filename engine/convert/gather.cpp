@@ -66,6 +66,26 @@ class ChunkOut {
   ByteSink& sink_;
 };
 
+// Copies n elements of `es` bytes between strided positions (steps in bytes); the common
+// element sizes get fixed-size copies the compiler turns into single moves.
+template <unsigned ES>
+void copy_strided(std::byte* dst, std::size_t dst_step, const std::byte* src, std::size_t src_step,
+                  std::uint64_t n) {
+  for (std::uint64_t i = 0; i < n; ++i) std::memcpy(dst + i * dst_step, src + i * src_step, ES);
+}
+
+void copy_elements(unsigned es, std::byte* dst, std::size_t dst_step, const std::byte* src,
+                   std::size_t src_step, std::uint64_t n) {
+  switch (es) {
+    case 1: copy_strided<1>(dst, dst_step, src, src_step, n); return;
+    case 2: copy_strided<2>(dst, dst_step, src, src_step, n); return;
+    case 4: copy_strided<4>(dst, dst_step, src, src_step, n); return;
+    case 8: copy_strided<8>(dst, dst_step, src, src_step, n); return;
+    default:
+      for (std::uint64_t i = 0; i < n; ++i) std::memcpy(dst + i * dst_step, src + i * src_step, es);
+  }
+}
+
 // Advances a row-major odometer over `ext` (skipping dimension `skip`); false at the end.
 bool next_index(std::vector<std::uint64_t>& idx, const std::vector<std::uint64_t>& ext,
                 std::size_t skip) {
@@ -118,7 +138,15 @@ void gather_in_window(const ByteRange& src, const std::vector<Dim>& d, std::uint
     if (inner.stride == 1) {
       out.put(base, inner.size * es);
     } else {
-      for (std::uint64_t t = 0; t < inner.size; ++t) out.put(base + t * inner.stride * es, es);
+      // Whole elements, as many as fit the output buffer at a time.
+      std::uint64_t t = 0;
+      while (t < inner.size) {
+        auto room = out.room();
+        const std::uint64_t n = std::min<std::uint64_t>(inner.size - t, room.size() / es);
+        copy_elements(es, room.data(), es, base + t * inner.stride * es, inner.stride * es, n);
+        out.advance(n * es);
+        t += n;
+      }
     }
   } while (next_index(idx, ext, n - 1));
 }
@@ -159,29 +187,48 @@ void gather_boxes(const ByteRange& src, const std::vector<Dim>& d, std::uint64_t
       const std::uint64_t run_span = ((rq - 1) * sq + 1) * es;
       const bool span_read = sq == 1 || run_span <= opt.window_bytes;
       if (span_read && !(inner[q] == 1 && sq == 1) && run.size() < run_span) run.resize(run_span);
+      // Runs along q; when q is not the innermost dimension, runs of neighbouring columns
+      // are read in groups so that each output row gets whole cache lines.
+      const std::size_t last = n - 1;
+      const bool grouped = span_read && sq == 1 && q != last && ext[last] > 1;
+      const std::uint64_t group =
+          grouped ? std::clamp<std::uint64_t>(opt.window_bytes / (rq * es), 1, 16) : 1;
+      if (grouped && run.size() < group * rq * es) run.resize(group * rq * es);
+      std::vector<std::uint64_t> odo = ext;  // the odometer skips q (and `last` if grouped)
+      odo[q] = 1;
+      if (grouped) odo[last] = 1;
       std::vector<std::uint64_t> idx(n, 0);
       do {
         std::uint64_t el = base + a * d[k].stride;
         std::uint64_t o = 0;
         for (std::size_t j = k; j < n; ++j) {
-          if (j == q) continue;
           el += idx[j] * d[j].stride;
           o += idx[j] * inner[j];
         }
         std::byte* dst = box.data() + o * es;
-        if (span_read && inner[q] == 1 && sq == 1) {
+        if (grouped) {
+          for (std::uint64_t c0 = 0; c0 < ext[last]; c0 += group) {
+            const std::uint64_t nb = std::min(group, ext[last] - c0);
+            for (std::uint64_t b = 0; b < nb; ++b) {
+              src.read((el + (c0 + b) * d[last].stride) * es,
+                       std::span(run).subspan(b * rq * es, rq * es));
+            }
+            for (std::uint64_t t = 0; t < rq; ++t) {
+              copy_elements(es, dst + (t * inner[q] + c0) * es, es, run.data() + t * es, rq * es,
+                            nb);
+            }
+          }
+        } else if (span_read && inner[q] == 1 && sq == 1) {
           src.read(el * es, std::span(dst, rq * es));  // a run that is contiguous in both
         } else if (span_read) {
           src.read(el * es, std::span(run).first(run_span));
-          for (std::uint64_t t = 0; t < rq; ++t) {
-            std::memcpy(dst + t * inner[q] * es, run.data() + t * sq * es, es);
-          }
+          copy_elements(es, dst, inner[q] * es, run.data(), sq * es, rq);
         } else {
           for (std::uint64_t t = 0; t < rq; ++t) {
             src.read((el + t * sq) * es, std::span(dst + t * inner[q] * es, es));
           }
         }
-      } while (next_index(idx, ext, q));
+      } while (next_index(idx, odo, SIZE_MAX));
       auto out = std::span(box).first(kb * inner[k] * es);
       if (swap > 1) byte_swap(out, swap);
       sink.write(out);
@@ -247,6 +294,8 @@ void gather(const ByteRange& src, const StridedView& view, unsigned swap, ByteSi
     overflow(src);
   }
   if (last == 0) return;  // no elements
+  std::uint64_t bytes = es;
+  for (std::uint64_t dim : view.shape) bytes = mul(bytes, dim, src);  // output size fits u64
   if (last > src.size) {
     throw Error(Errc::InvalidArgument, src.name + ": tensor view needs bytes [" +
                                            std::to_string(first) + ", " + std::to_string(last) +

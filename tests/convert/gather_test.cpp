@@ -148,6 +148,8 @@ TEST_F(GatherTest, ViewsOutsideTheStorageAreRefused) {
   EXPECT_THROW(gather(src, StridedView{1ULL << 62, {4}, {1}, 8}, 0, sink), Error);
   EXPECT_THROW(gather(src, StridedView{0, {2, 2}, {1ULL << 63, 1}, 8}, 0, sink), Error);
   EXPECT_THROW(gather(src, StridedView{0, {2}, {}, 4}, 0, sink), Error);
+  // Broadcast (stride 0) to more elements than 64 bits can count.
+  EXPECT_THROW(gather(src, StridedView{0, {1ULL << 40, 1ULL << 40}, {0, 0}, 4}, 0, sink), Error);
   EXPECT_TRUE(sink.out.empty());
 }
 
