@@ -7,8 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <sstream>
 
 #include "measure.hpp"
@@ -36,13 +39,37 @@ struct Pipe {
   }
 };
 
-// Drains both pipes until the child closes them (fio's JSON can exceed a pipe buffer).
-void drain(int out_fd, int err_fd, std::string& out, std::string& err) {
+std::uint64_t status_kib(const std::string& path, const char* key) {
+  std::ifstream f(path);
+  std::string line;
+  const std::size_t klen = std::strlen(key);
+  while (std::getline(f, line)) {
+    if (line.compare(0, klen, key) == 0) return std::strtoull(line.c_str() + klen, nullptr, 10);
+  }
+  return 0;
+}
+
+// Sum of VmHWM (bytes) over `pid` and its descendants, from /proc.
+std::uint64_t tree_hwm(pid_t pid, int depth = 0) {
+  const std::string base = "/proc/" + std::to_string(pid);
+  std::uint64_t sum = status_kib(base + "/status", "VmHWM:") * 1024;
+  if (depth > 8) return sum;
+  std::ifstream children(base + "/task/" + std::to_string(pid) + "/children");
+  pid_t child = 0;
+  while (children >> child) sum += tree_hwm(child, depth + 1);
+  return sum;
+}
+
+// Drains both pipes until the child closes them (fio's JSON can exceed a pipe buffer),
+// sampling the child tree's peak RSS meanwhile.
+void drain(pid_t pid, int out_fd, int err_fd, std::string& out, std::string& err,
+           std::uint64_t& max_rss) {
   pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
   int open_count = 2;
   char buf[65536];
   while (open_count > 0) {
-    if (::poll(fds, 2, -1) < 0) {
+    max_rss = std::max(max_rss, tree_hwm(pid));
+    if (::poll(fds, 2, 50) < 0) {
       if (errno == EINTR) continue;
       throw errno_error(errno, "poll on child pipes");
     }
@@ -102,7 +129,7 @@ ChildRun run_child(const std::vector<std::string>& argv, const std::string& cwd)
   if (rc != 0) throw errno_error(rc, "spawn " + argv[0]);
   out.close_end(1);
   err.close_end(1);
-  drain(out.fd[0], err.fd[0], run.out, run.err);
+  drain(pid, out.fd[0], err.fd[0], run.out, run.err, run.max_rss);
 
   int status = 0;
   rusage ru{};
@@ -112,7 +139,6 @@ ChildRun run_child(const std::vector<std::string>& argv, const std::string& cwd)
   run.seconds = now_seconds() - t0;
   run.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                     static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-  run.max_rss = static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return run;
 }

@@ -149,7 +149,7 @@ TEST(Fio, CommandMatchesTheJob) {
 }
 
 TEST(Process, CapturesOutputExitCodeAndUsage) {
-  ChildRun r = run_child({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"});
+  ChildRun r = run_child({"/bin/sh", "-c", "echo out; echo err >&2; sleep 0.2; exit 3"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.out, "out\n");
   EXPECT_EQ(r.err, "err\n");
