@@ -174,7 +174,9 @@ TEST(Memory, HugeBufferIsFilledAndPeakRssResets) {
   EXPECT_GE(s.hwm, s.rss);
   if (reset_peak_rss()) {
     RssSample after = read_rss();
-    EXPECT_LE(after.hwm, s.hwm);
+    // The reset sets the high-water mark to the current RSS, which may have grown by a
+    // few pages (allocations of read_rss itself) since the first sample.
+    EXPECT_LE(after.hwm, s.hwm + (std::uint64_t{1} << 20));
   }
 }
 
