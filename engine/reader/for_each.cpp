@@ -93,6 +93,12 @@ void stream_shard(Engine& engine, const Shard& s, std::vector<Buffer>& buffers, 
     const auto buf = buffers[i % buffers.size()].span();
     for (const Delivery& d : windows[i].pieces) {
       const TensorMeta& m = tensors[d.tensor];
+      if (d.pos + d.length > windows[i].length) {
+        throw Error(Errc::Io, s.path + ": tensor '" + m.name + "' ends at offset " +
+                                  std::to_string(s.abs_end(d.tensor)) +
+                                  ", beyond the end of the file (" + std::to_string(s.file_size) +
+                                  " bytes)");
+      }
       const auto bytes = std::span<const std::byte>(buf).subspan(d.pos, d.length);
       const bool check = verify_crc && m.crc32.has_value();
       if (d.first) crc = Crc32{};

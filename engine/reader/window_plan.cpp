@@ -63,10 +63,9 @@ class Planner {
 
   void close_window() {
     if (!cur_) return;
-    if (data_end_ > cur_->offset) {
-      const std::uint64_t limit = std::max(file_size_, data_end_);
+    if (data_end_ > cur_->offset && file_size_ > cur_->offset) {
       const std::uint64_t rounded = (data_end_ + align_ - 1) / align_ * align_;
-      cur_->length = std::min(rounded, limit) - cur_->offset;
+      cur_->length = std::min(rounded, file_size_) - cur_->offset;
     }
     out_.push_back(std::move(*cur_));
     cur_.reset();

@@ -35,8 +35,9 @@ struct Window {
 
 // `extents` in file order (sorted, non-overlapping; zero-size allowed). `align` is a power
 // of two dividing `capacity`. Window lengths are rounded up to `align` but never past
-// max(file_size, end of the last tensor), so a read of a truncated file fails at the
-// engine rather than being silently short.
+// `file_size`: pieces of a partial file's tensors that lie beyond it are planned all the
+// same but fall outside their window's read (pos + length > window length), which the
+// caller reports.
 [[nodiscard]] std::vector<Window> plan_windows(std::span<const Extent> extents, std::uint64_t align,
                                                std::uint64_t capacity, std::uint64_t file_size);
 

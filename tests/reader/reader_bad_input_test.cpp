@@ -179,6 +179,48 @@ TEST_F(BadInput, IncompleteFilesNeedAllowPartial) {
   EXPECT_EQ(r.verify().get().ok, 1U);
 }
 
+TEST_F(BadInput, PartialFileReadsWhatIsThereAndReportsTheRest) {
+  test::LayoutOptions o;
+  o.extra_top_level = R"("__version__":"1.0","__incomplete__":true)";
+  auto bytes = test::build_file({{"a", DType::U8, {3000}, test::pattern(3000, 1)},
+                                 {"b", DType::U8, {5000}, test::pattern(5000, 2)},
+                                 {"c", DType::U8, {10}, test::pattern(10, 3)}},
+                                o);
+  bytes.resize(bytes.size() - 10 - 2000);  // c missing, b cut in the middle
+  ReaderOptions partial;
+  partial.strict = false;
+  partial.allow_partial = true;
+  const std::string path = write(bytes);
+  for (ReadMode mode : {ReadMode::Buffered, ReadMode::Direct, ReadMode::Mmap}) {
+    SCOPED_TRACE(std::string(to_string(mode)));
+    partial.io_mode = mode;
+    auto r = StreamReader::open(path, partial);
+    std::vector<std::byte> a(3000);
+    r.read_into("a", a).get();
+    EXPECT_EQ(a, test::pattern(3000, 1));
+    std::vector<std::byte> b(5000);
+    try {
+      r.read_into("b", b).get();
+      ADD_FAILURE() << "read a tensor past the end of a partial file";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::Io) << e.what();
+    }
+    EXPECT_THROW((void)r.get_slice("c"), Error);
+    const VerifyReport rep = r.verify().get();
+    EXPECT_FALSE(rep.passed());
+    EXPECT_EQ(rep.ok, 1U);
+    EXPECT_EQ(rep.missing, 2U);
+    ASSERT_EQ(rep.failures().size(), 2U);
+    EXPECT_EQ(rep.failures()[0]->status, TensorStatus::Missing);
+    std::vector<std::string> seen;
+    EXPECT_THROW(r.for_each([&](const TensorMeta& m, std::uint64_t, std::span<const std::byte>) {
+      seen.push_back(m.name);
+    }),
+                 Error);
+    EXPECT_EQ(seen, std::vector<std::string>{"a"});
+  }
+}
+
 TEST_F(BadInput, EveryTruncationOfAValidFileIsRefusedCleanly) {
   const auto good = test::build_file(
       {{"a", DType::F32, {2, 3}, test::pattern(24, 1)}, {"b", DType::U8, {7}, test::pattern(7, 2)}},
