@@ -1,74 +1,18 @@
-// read_into, get_slice and for_each on both backends and every I/O mode.
+// read_into and get_slice on both backends and every I/O mode.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <random>
 #include <thread>
 
-#include "reader/reader_test_support.hpp"
-#include "stsw/reader.hpp"
+#include "reader/read_fixture.hpp"
 
 namespace stsw {
 namespace {
 
-using test::TensorData;
+using test::AlignedBytes;
+using test::ReadTest;
 using ::testing::HasSubstr;
-
-struct Param {
-  BackendKind backend;
-  ReadMode mode;
-};
-
-std::string param_name(const ::testing::TestParamInfo<Param>& info) {
-  return std::string(info.param.backend == BackendKind::Uring ? "uring" : "threads") + "_" +
-         std::string(to_string(info.param.mode));
-}
-
-class ReadTest : public ::testing::TestWithParam<Param> {
- protected:
-  void SetUp() override {
-    engine_ = test::make_engine(GetParam().backend);
-    if (!engine_) GTEST_SKIP() << "io_uring is not available here (denied or unsupported)";
-    tensors_ = test::mixed_tensors();
-    path_ = dir_.file("mixed.safetensors");
-    test::write_file(path_, test::build_file(tensors_, test::mixed_layout()));
-  }
-
-  StreamReader open(ReaderOptions o = {}) const {
-    o.engine = engine_;
-    o.io_mode = GetParam().mode;
-    o.chunk_size = 64 * 1024;
-    o.buffer_count = 3;
-    return StreamReader::open(path_, o);
-  }
-
-  const TensorData& tensor(const std::string& name) const {
-    for (const auto& t : tensors_) {
-      if (t.name == name) return t;
-    }
-    throw std::runtime_error("no " + name);
-  }
-
-  test::TempDir dir_;
-  std::string path_;
-  std::shared_ptr<Engine> engine_;
-  std::vector<TensorData> tensors_;
-};
-
-// Page-aligned memory with a chosen misalignment, so O_DIRECT sees congruent and
-// non-congruent destinations.
-struct AlignedBytes {
-  explicit AlignedBytes(std::size_t n, std::size_t shift = 0)
-      : raw(static_cast<std::byte*>(
-            std::aligned_alloc(4096, (n + shift + 4095) / 4096 * 4096 + 4096))),
-        span(raw + shift, n) {}
-  ~AlignedBytes() { std::free(raw); }
-  AlignedBytes(const AlignedBytes&) = delete;
-  AlignedBytes& operator=(const AlignedBytes&) = delete;
-  std::byte* raw;
-  std::span<std::byte> span;
-};
 
 TEST_P(ReadTest, EffectiveModeIsReported) {
   const auto r = open();
@@ -238,78 +182,6 @@ TEST_P(ReadTest, GetSliceChecksOnceAndCachesTheResult) {
   EXPECT_TRUE(r.get_slice("empty").empty());
 }
 
-TEST_P(ReadTest, ForEachDeliversFileOrderInPiecesThroughSmallBuffers) {
-  const auto r = open();
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<std::byte>> got;
-  std::map<std::string, int> pieces;
-  r.for_each([&](const TensorMeta& m, std::uint64_t off, std::span<const std::byte> b) {
-    if (off == 0) order.push_back(m.name);
-    EXPECT_EQ(order.back(), m.name) << "pieces of one tensor must be consecutive";
-    auto& v = got[m.name];
-    EXPECT_EQ(off, v.size());
-    EXPECT_LE(b.size(), 64U * 1024);
-    v.insert(v.end(), b.begin(), b.end());
-    ++pieces[m.name];
-  });
-  EXPECT_EQ(order, r.keys());
-  for (const auto& t : tensors_) EXPECT_EQ(got[t.name], t.data) << t.name;
-  EXPECT_GE(pieces["big"], 16);  // 1 MiB through 64 KiB buffers
-  EXPECT_EQ(pieces["tiny"], 1);
-  EXPECT_EQ(pieces["empty"], 1);
-}
-
-TEST_P(ReadTest, ForEachCrcMismatch) {
-  const auto r = open();
-  // A tensor that fits in a buffer is checked before the callback sees it.
-  test::flip_byte(path_, r.shards()[0].data_offset + r.meta("tiny").offset_begin + 5);
-  std::vector<std::string> seen;
-  try {
-    r.for_each([&](const TensorMeta& m, std::uint64_t, std::span<const std::byte>) {
-      seen.push_back(m.name);
-    });
-    FAIL() << "no CRC error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), Errc::CrcMismatch);
-    EXPECT_THAT(e.message(), HasSubstr("tensor 'tiny'"));
-  }
-  EXPECT_EQ(std::count(seen.begin(), seen.end(), "tiny"), 0);
-  EXPECT_GE(std::count(seen.begin(), seen.end(), "odd"), 2);
-  EXPECT_GE(std::count(seen.begin(), seen.end(), "big"), 1);
-}
-
-TEST_P(ReadTest, ForEachLargeTensorMismatchIsReportedAfterItsLastPiece) {
-  const auto r = open();
-  test::flip_byte(path_, r.shards()[0].data_offset + r.meta("big").offset_begin + 300000);
-  std::uint64_t big_bytes = 0;
-  bool saw_next = false;
-  try {
-    r.for_each([&](const TensorMeta& m, std::uint64_t, std::span<const std::byte> b) {
-      if (m.name == "big") big_bytes += b.size();
-      if (m.name == "tail") saw_next = true;
-    });
-    FAIL() << "no CRC error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), Errc::CrcMismatch);
-    EXPECT_THAT(e.message(), HasSubstr("tensor 'big'"));
-  }
-  EXPECT_EQ(big_bytes, r.meta("big").nbytes());
-  EXPECT_FALSE(saw_next);
-}
-
-TEST_P(ReadTest, ForEachPropagatesTheCallbacksException) {
-  const auto r = open();
-  int calls = 0;
-  EXPECT_THROW(r.for_each([&](const TensorMeta&, std::uint64_t, std::span<const std::byte>) {
-    if (++calls == 3) throw std::logic_error("stop");
-  }),
-               std::logic_error);
-  EXPECT_EQ(calls, 3);
-  // The reader is still usable afterwards.
-  std::vector<std::byte> dst(r.meta("last").nbytes());
-  EXPECT_NO_THROW(r.read_into("last", dst).get());
-}
-
 TEST_P(ReadTest, ReaderMayBeDestroyedWhileReadsArePending) {
   std::vector<std::vector<std::byte>> dst;
   std::vector<std::future<void>> futures;
@@ -338,16 +210,7 @@ TEST_P(ReadTest, MovedFromReaderIsInvalidState) {
   EXPECT_THROW(r.read_into("scalar", dst).get(), Error);  // NOLINT(bugprone-use-after-move)
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, ReadTest,
-                         ::testing::Values(Param{BackendKind::Threads, ReadMode::Buffered},
-                                           Param{BackendKind::Threads, ReadMode::Direct},
-                                           Param{BackendKind::Threads, ReadMode::Mmap},
-                                           Param{BackendKind::Threads, ReadMode::Auto},
-                                           Param{BackendKind::Uring, ReadMode::Buffered},
-                                           Param{BackendKind::Uring, ReadMode::Direct},
-                                           Param{BackendKind::Uring, ReadMode::Mmap},
-                                           Param{BackendKind::Uring, ReadMode::Auto}),
-                         param_name);
+INSTANTIATE_TEST_SUITE_P(Modes, ReadTest, test::all_modes(), test::param_name);
 
 }  // namespace
 }  // namespace stsw
