@@ -33,8 +33,11 @@ struct RawOptions {
   std::string backend = "auto";
   std::string io_mode = "auto";
   std::string read_mode = "auto";
+  std::string dst_layout = "page";
   std::string cache_drop = "auto";
   std::string fio = "fio";
+  bool fio_hugepages = false;
+  bool realtime = false;
   std::vector<std::string> baselines;
   bool no_crc_rows = false;
   bool engine_rows = false;
@@ -114,9 +117,12 @@ BenchConfig make_config(const State& st) {
   c.backend = enum_opt<BackendKind>("--backend", o.backend, parse_backend);
   c.io_mode = enum_opt<IoMode>("--io-mode", o.io_mode, parse_io_mode);
   c.read_mode = enum_opt<ReadMode>("--read-mode", o.read_mode, parse_read_mode);
+  c.dst_layout = enum_opt<DstLayout>("--dst-layout", o.dst_layout, parse_dst_layout);
   if (given(app, "--cache-drop"))
     c.cache_drop = enum_opt<CacheDrop>("--cache-drop", o.cache_drop, parse_cache_drop);
   c.fio = o.fio;
+  c.fio_hugepages = o.fio_hugepages;
+  c.realtime = o.realtime;
   if (given(app, "--baselines")) {
     c.baselines = Baselines{false, false, false, false};
     for (const auto& b : o.baselines) {
@@ -225,9 +231,18 @@ void add_main_options(CLI::App& app, RawOptions& o) {
       ->capture_default_str();
   app.add_option("--read-mode", o.read_mode, "read_into: auto, direct, buffered, mmap")
       ->capture_default_str();
+  app.add_option("--dst-layout", o.dst_layout,
+                 "read_into destinations: page (each tensor page-aligned, like torch.empty), "
+                 "packed, congruent (zero-copy O_DIRECT)")
+      ->capture_default_str();
   app.add_option("--cache-drop", o.cache_drop, "cold reads: auto, global, file, none")
       ->capture_default_str();
   app.add_option("--fio", o.fio, "fio executable")->capture_default_str();
+  app.add_flag("--fio-hugepages", o.fio_hugepages,
+               "also run fio with huge-page buffers (iomem=shmhuge; raises nr_hugepages for "
+               "the run, root only)");
+  app.add_flag("--realtime", o.realtime,
+               "run under SCHED_FIFO (stsw and fio alike) on a machine busy with other work");
   app.add_option("--baselines", o.baselines, "fio,naive,mmap,pread or none (default all)")
       ->delimiter(',');
   app.add_flag("--no-crc-rows", o.no_crc_rows, "skip the crc-off rows (write and read)");

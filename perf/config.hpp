@@ -11,6 +11,7 @@
 #include "page_cache.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/reader.hpp"
+#include "stsw_workloads.hpp"
 #include "tensor_mix.hpp"
 
 namespace stsw::bench {
@@ -53,9 +54,14 @@ struct BenchConfig {
   BackendKind backend = BackendKind::Auto;
   IoMode io_mode = IoMode::Auto;
   ReadMode read_mode = ReadMode::Auto;
+  // Where read_into puts the tensors (see DstLayout); the cold-read group also always
+  // runs a congruent (zero-copy) row.
+  DstLayout dst_layout = DstLayout::Page;
   CacheDrop cache_drop = CacheDrop::Auto;
   std::string fio = "fio";
-  std::string json_path;  // "-" for stdout
+  bool fio_hugepages = false;  // also fio with huge-page buffers (raises nr_hugepages)
+  bool realtime = false;       // SCHED_FIFO for the run (stsw threads and fio alike)
+  std::string json_path;       // "-" for stdout
   std::string csv_path;
   bool keep_files = false;
   bool quiet = false;  // no progress lines on stderr

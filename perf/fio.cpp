@@ -100,6 +100,7 @@ std::vector<std::string> fio_command(const std::string& fio, const FioJob& job) 
   };
   if (job.write) argv.push_back("--end_fsync=1");
   if (!job.invalidate) argv.push_back("--invalidate=0");
+  if (!job.iomem.empty()) argv.push_back("--iomem=" + job.iomem);
   return argv;
 }
 

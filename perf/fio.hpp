@@ -28,6 +28,7 @@ struct FioJob {
   unsigned iodepth = 8;
   bool direct = true;
   bool invalidate = true;  // false: --invalidate=0 (warm page-cache reads)
+  std::string iomem;       // --iomem (e.g. "shmhuge"); empty: fio's default (malloc)
 };
 
 // fio's own figures from its JSON report (--output-format=json).

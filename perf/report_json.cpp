@@ -44,6 +44,7 @@ json::object config_json(const BenchConfig& c) {
           {"backend", to_string(c.backend)},
           {"io_mode", to_string(c.io_mode)},
           {"read_mode", to_string(c.read_mode)},
+          {"dst_layout", to_string(c.dst_layout)},
           {"cache_drop", to_string(c.cache_drop)}};
 }
 
@@ -105,7 +106,9 @@ void write_json(std::ostream& out, const BenchReport& rep) {
                      {"backend", e.backend},
                      {"buffers_registered", e.buffers_registered},
                      {"write_io_mode", e.write_io_mode},
-                     {"engine_setup_seconds", e.engine_setup_seconds}}},
+                     {"engine_setup_seconds", e.engine_setup_seconds},
+                     {"realtime", e.realtime},
+                     {"fio_hugepages", e.fio_hugepages}}},
                    {"file",
                     {{"tensors", rep.file.tensors},
                      {"file_size", rep.file.file_size},

@@ -61,18 +61,19 @@ void print_table(std::FILE* out, const BenchReport& rep) {
                c.repetitions, c.suite.c_str());
   std::fprintf(out,
                "engine: %s%s, chunk %s, queue depth %u, %u buffers, %u worker(s); writer I/O "
-               "%s; cold reads: %s; fio: %s\n",
+               "%s; cold reads: %s; fio: %s%s\n",
                rep.env.backend.c_str(), rep.env.buffers_registered ? " (registered buffers)" : "",
                format_size_short(c.chunk_size).c_str(), c.queue_depth, c.buffer_count,
                c.worker_threads, rep.env.write_io_mode.c_str(), rep.env.cache_drop.c_str(),
-               rep.env.fio_version.empty() ? "not run" : rep.env.fio_version.c_str());
+               rep.env.fio_version.empty() ? "not run" : rep.env.fio_version.c_str(),
+               rep.env.realtime ? "; SCHED_FIFO" : "");
   std::fprintf(
       out,
       "GB/s = 10^9 B/s, wall time through the final fsync (fio: its job, start-up excluded); "
       "median [min-max]; ratios pair the same repetition\n"
       "peak RSS = the process's peak minus caller buffers (source data, destination), "
       "max over repetitions (fio: the child's); RSS growth = within the timed section\n\n");
-  TextTable t({"workload", "implementation", "GB/s", "x fio", "x naive baselines", "CPU s/GB",
+  TextTable t({"workload", "implementation", "GB/s", "x fio", "x other baselines", "CPU s/GB",
                "peak RSS", "RSS growth", "note"});
   for (const Row& row : rep.rows) {
     RowSummary s = summarize_row(rep, row);
@@ -83,7 +84,7 @@ void print_table(std::FILE* out, const BenchReport& rep) {
     const auto failed = static_cast<std::size_t>(std::count(row.ok.begin(), row.ok.end(), false));
     if (failed > 0) note += (note.empty() ? "" : "; ") + std::to_string(failed) + " failed";
     t.add({std::string(to_string(row.group)), row.label, format_summary(s.gbps),
-           s.vs_fio ? format_summary(*s.vs_fio) : "-", row.is_naive() ? "-" : baseline_text(s),
+           s.vs_fio ? format_summary(*s.vs_fio) : "-", row.is_baseline() ? "-" : baseline_text(s),
            format_summary(s.cpu_per_gb), s.peak_rss_own.count ? mib(s.peak_rss_own.max) : "-",
            s.peak_rss_growth.count ? mib(s.peak_rss_growth.max) : "-", note});
   }

@@ -56,7 +56,7 @@ RowSummary summarize_row(const BenchReport& report, const Row& row) {
     if (other.impl == "fio") {
       Summary r = ratio_summary(row, other);
       if (r.count > 0) s.vs_fio = r;
-    } else if (other.is_naive() && !row.is_naive()) {
+    } else if (other.is_baseline() && !row.is_baseline()) {
       Summary r = ratio_summary(row, other);
       if (r.count > 0) s.vs_baseline[other.id] = r;
     }

@@ -25,6 +25,9 @@ struct Row {
   std::vector<std::string> errors;
 
   [[nodiscard]] bool is_stsw() const { return impl == "stsw" || impl == "engine"; }
+  // Rows every stsw row is compared with (besides the fio reference): the naive
+  // baselines and fio with huge-page buffers.
+  [[nodiscard]] bool is_baseline() const { return is_naive() || impl == "fio-huge"; }
   [[nodiscard]] bool is_naive() const {
     return impl == "naive" || impl == "mmap" || impl == "pread";
   }
@@ -37,7 +40,7 @@ struct RowSummary {
   Summary peak_rss_growth;        // bytes above the RSS at the start of the timed section
   Summary peak_rss_own;           // peak RSS minus caller buffers (see Sample::peak_rss_own)
   std::optional<Summary> vs_fio;  // paired ratios of GB/s to the group's fio row
-  std::map<std::string, Summary> vs_baseline;  // id of a naive row -> paired ratios
+  std::map<std::string, Summary> vs_baseline;  // id of a baseline row -> paired ratios
   bool all_cold = true;                        // every sample of a cold read really started cold
   std::uint64_t bytes = 0;                     // bytes of the last successful sample
 };
@@ -53,6 +56,8 @@ struct Environment {
   bool buffers_registered = false;
   std::string write_io_mode;  // the StreamWriter's effective mode
   double engine_setup_seconds = 0;
+  bool realtime = false;       // the run had SCHED_FIFO
+  bool fio_hugepages = false;  // the fio-huge rows ran
 };
 
 struct FileInfo {

@@ -55,8 +55,10 @@ Sample sum(const Sample& a, const Sample& b) {
   return s;
 }
 
-FioJob fio_job(const RunContext& ctx, const std::string& path, bool write, std::uint64_t size) {
+FioJob fio_job(const RunContext& ctx, const std::string& path, bool write, std::uint64_t size,
+               bool huge) {
   FioJob j;
+  if (huge) j.iomem = "shmhuge";
   j.filename = path;
   j.write = write;
   j.size = size;
@@ -74,6 +76,19 @@ std::uint64_t file_size_of(const std::string& path) {
   off_t end = ::lseek(fd, 0, SEEK_END);
   ::close(fd);
   return end < 0 ? 0 : static_cast<std::uint64_t>(end);
+}
+
+// The fio row (fio's default job, the reference of "x fio") and, with --fio-hugepages, the
+// same job with huge-page buffers (iomem=shmhuge). `run(huge)` measures one repetition.
+void add_fio_rows(const RunContext& c, std::vector<RowSpec>& rows, Workload g,
+                  const std::string& id, const std::string& label,
+                  const std::function<Sample(bool)>& run) {
+  if (c.fio.empty()) return;
+  rows.push_back({g, id, label, "fio", [run] { return run(false); }});
+  if (c.fio_hugepages) {
+    rows.push_back(
+        {g, id + "-huge", label + ", huge-page buffers", "fio-huge", [run] { return run(true); }});
+  }
 }
 
 void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
@@ -102,13 +117,11 @@ void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
                       });
                     }});
   }
-  if (!c.fio.empty()) {
-    rows.push_back({Workload::Write, "fio-write", "fio write, end_fsync", "fio", [&c, t] {
-                      return write_to(c, t, [&] {
-                        return run_fio(c.fio, fio_job(c, t, true, c.file->official_file_size()));
-                      });
-                    }});
-  }
+  add_fio_rows(c, rows, Workload::Write, "fio-write", "fio write, end_fsync", [&c, t](bool huge) {
+    return write_to(c, t, [&] {
+      return run_fio(c.fio, fio_job(c, t, true, c.file->official_file_size(), huge));
+    });
+  });
   if (cfg.baselines.naive) {
     rows.push_back(
         {Workload::Write, "naive-write", "naive 1 MiB write() + fsync", "naive", [&c, t] {
@@ -128,15 +141,22 @@ void add_read_rows(const RunContext& c, std::vector<RowSpec>& rows, bool cold) {
   };
   const std::string sfx = cold ? "" : "-warm";
   auto span = [&c] { return c.dst->span(); };
-  rows.push_back({g, "stsw-read" + sfx, "stsw read_into, crc checked", "stsw", wrap([&c, p, span] {
-                    return measure_in_process(
-                        [&] { return stsw_read_into(p, span(), true, c.stsw); });
-                  })});
+  const DstLayout layout = cfg.dst_layout;
+  const std::string dst_note = " (" + std::string(to_string(layout)) + " dst)";
+  auto read_into = [&c, p, span](bool crc, DstLayout l) {
+    return [&c, p, span, crc, l] {
+      return measure_in_process([&] { return stsw_read_into(p, span(), crc, c.stsw, l); });
+    };
+  };
+  rows.push_back({g, "stsw-read" + sfx, "stsw read_into, crc" + dst_note, "stsw",
+                  wrap(read_into(true, layout))});
   if (cold && cfg.write_nocrc) {
-    rows.push_back(
-        {g, "stsw-read-nocrc", "stsw read_into, no crc check", "stsw", wrap([&c, p, span] {
-           return measure_in_process([&] { return stsw_read_into(p, span(), false, c.stsw); });
-         })});
+    rows.push_back({g, "stsw-read-nocrc", "stsw read_into, no crc" + dst_note, "stsw",
+                    wrap(read_into(false, layout))});
+  }
+  if (cold && layout != DstLayout::Congruent) {
+    rows.push_back({g, "stsw-read-congruent", "stsw read_into, crc (congruent dst)", "stsw",
+                    wrap(read_into(true, DstLayout::Congruent))});
   }
   if (cold && cfg.fresh_memory) {
     rows.push_back({g, "stsw-read-fresh", "stsw read_into fresh memory, crc", "stsw", wrap([&c, p] {
@@ -149,18 +169,25 @@ void add_read_rows(const RunContext& c, std::vector<RowSpec>& rows, bool cold) {
         {g, "engine-read" + sfx, "stsw Engine::read (raw)", "engine", wrap([&c, p, span] {
            return measure_in_process([&] { return engine_read(p, span(), c.stsw); });
          })});
+    if (cold) {
+      rows.push_back(
+          {g, "engine-read-crc", "stsw Engine::read with crc (raw)", "engine", wrap([&c, p, span] {
+             return measure_in_process([&] { return engine_read(p, span(), c.stsw, 0, true); });
+           })});
+    }
   }
-  if (!c.fio.empty()) {
-    rows.push_back({g, "fio-read" + sfx, cold ? "fio read" : "fio read, buffered, invalidate=0",
-                    "fio", wrap([&c, p, cold] {
-                      FioJob j = fio_job(c, p, false, file_size_of(p));
-                      if (!cold) {
-                        j.direct = false;
-                        j.invalidate = false;
-                      }
-                      return run_fio(c.fio, j);
-                    })});
-  }
+  add_fio_rows(c, rows, g, "fio-read" + sfx, cold ? "fio read" : "fio read, buffered, invalidate=0",
+               [&c, p, cold](bool huge) {
+                 auto run = [&] {
+                   FioJob j = fio_job(c, p, false, file_size_of(p), huge);
+                   if (!cold) {
+                     j.direct = false;
+                     j.invalidate = false;
+                   }
+                   return run_fio(c.fio, j);
+                 };
+                 return cold ? cold_read(c, p, run) : warm_read(p, run);
+               });
   if (cfg.baselines.mmap) {
     rows.push_back(
         {g, "mmap-read" + sfx, "mmap + memcpy (official loader)", "mmap", wrap([&c, p, span] {
@@ -182,13 +209,10 @@ void add_verify_rows(const RunContext& c, std::vector<RowSpec>& rows) {
                       return measure_in_process([&] { return stsw_verify(p, c.stsw); });
                     });
                   }});
-  if (!c.fio.empty()) {
-    rows.push_back({Workload::Verify, "fio-read-verify", "fio read", "fio", [&c, p] {
-                      return cold_read(c, p, [&] {
-                        return run_fio(c.fio, fio_job(c, p, false, file_size_of(p)));
-                      });
-                    }});
-  }
+  add_fio_rows(c, rows, Workload::Verify, "fio-read-verify", "fio read", [&c, p](bool huge) {
+    return cold_read(c, p,
+                     [&] { return run_fio(c.fio, fio_job(c, p, false, file_size_of(p), huge)); });
+  });
 }
 
 void add_roundtrip_rows(const RunContext& c, std::vector<RowSpec>& rows) {
@@ -200,23 +224,21 @@ void add_roundtrip_rows(const RunContext& c, std::vector<RowSpec>& rows) {
            Sample w =
                measure_in_process([&] { return stsw_write(t, *c.file, *c.source, true, c.stsw); });
            Sample r = cold_read(c, t, [&] {
-             return measure_in_process([&] { return stsw_read_into(t, span(), true, c.stsw); });
+             return measure_in_process(
+                 [&] { return stsw_read_into(t, span(), true, c.stsw, c.config->dst_layout); });
            });
            return sum(w, r);
          });
        }});
-  if (!c.fio.empty()) {
-    rows.push_back({Workload::Roundtrip, "fio-roundtrip", "fio write + cold read", "fio", [&c, t] {
-                      return write_to(c, t, [&] {
-                        Sample w =
-                            run_fio(c.fio, fio_job(c, t, true, c.file->official_file_size()));
-                        Sample r = cold_read(c, t, [&] {
-                          return run_fio(c.fio, fio_job(c, t, false, file_size_of(t)));
-                        });
-                        return sum(w, r);
-                      });
-                    }});
-  }
+  add_fio_rows(
+      c, rows, Workload::Roundtrip, "fio-roundtrip", "fio write + cold read", [&c, t](bool huge) {
+        return write_to(c, t, [&] {
+          Sample w = run_fio(c.fio, fio_job(c, t, true, c.file->official_file_size(), huge));
+          Sample r = cold_read(
+              c, t, [&] { return run_fio(c.fio, fio_job(c, t, false, file_size_of(t), huge)); });
+          return sum(w, r);
+        });
+      });
   if (c.config->baselines.naive && c.config->baselines.mmap) {
     rows.push_back(
         {Workload::Roundtrip, "naive-roundtrip", "naive write + mmap read", "naive", [&c, t, span] {

@@ -25,6 +25,7 @@ struct RunContext {
   std::string read_path;         // the stsw-written file the reads use
   std::string prefix;            // dir + "/stsw-bench-<pid>-"
   bool fio_direct_write = true;  // fio's direct flag matching the writer's mode
+  bool fio_hugepages = false;    // also fio rows with iomem=shmhuge
 };
 
 struct RowSpec {

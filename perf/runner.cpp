@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "fio.hpp"
 #include "page_cache.hpp"
@@ -15,6 +16,7 @@
 #include "rows.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
+#include "system_tuning.hpp"
 #include "units.hpp"
 
 namespace stsw::bench {
@@ -105,7 +107,9 @@ BenchReport run_benchmark(const BenchConfig& config) {
   const TensorSource source(file, std::uint64_t{1} << 30);
   HugeBuffer dst;
   if (needs_reads(cfg))
-    dst = HugeBuffer(static_cast<std::size_t>(file.official_file_size() + (1 << 20)));
+    dst = HugeBuffer(static_cast<std::size_t>(
+        std::max(file.official_file_size() + (1 << 20),
+                 dst_bytes_needed(file.data_size, file.tensors.size()) + (1 << 20))));
 
   RunContext ctx;
   ctx.config = &cfg;
@@ -114,6 +118,11 @@ BenchReport run_benchmark(const BenchConfig& config) {
   ctx.dst = &dst;
   ctx.prefix = cfg.dir + "/stsw-bench-" + std::to_string(::getpid()) + "-";
   ctx.read_path = ctx.prefix + "read.safetensors";
+  // Before the engine exists, so that its threads inherit the policy.
+  const RealtimeScope realtime(cfg.realtime);
+  rep.env.realtime = realtime.active();
+  if (cfg.realtime && !realtime.active())
+    rep.notes.push_back(realtime.note() + ": normal priority");
   const double t0 = now_seconds();
   ctx.stsw.engine = make_engine(cfg);
   rep.env.engine_setup_seconds = now_seconds() - t0;

@@ -22,15 +22,23 @@ ReaderOptions reader_options(bool verify_crc, const StswSettings& s) {
   return o;
 }
 
-std::uint64_t read_all_into(const StreamReader& r, std::span<std::byte> dst) {
+std::uint64_t read_all_into(const StreamReader& r, std::span<std::byte> dst, DstLayout layout) {
   std::vector<std::future<void>> pending;
   std::uint64_t bytes = 0;
+  const std::uint64_t skew =
+      layout == DstLayout::Congruent ? r.shards().front().data_offset % 4096 : 0;
+  std::uint64_t next = 0;  // DstLayout::Page: the next free page-aligned offset
   for (const auto& name : r.keys()) {
     const TensorMeta& m = r.meta(name);
-    if (m.offset_end > dst.size()) {
+    std::uint64_t at = skew + m.offset_begin;
+    if (layout == DstLayout::Page) {
+      at = next;
+      next += (m.nbytes() + 4095) / 4096 * 4096;
+    }
+    if (at + m.nbytes() > dst.size()) {
       throw Error(Errc::InvalidArgument, "destination too small for tensor '" + name + "'");
     }
-    pending.push_back(r.read_into(name, dst.subspan(m.offset_begin, m.nbytes())));
+    pending.push_back(r.read_into(name, dst.subspan(at, m.nbytes())));
     bytes += m.nbytes();
   }
   // Wait for all before rethrowing, so no read still targets dst afterwards.
@@ -48,6 +56,26 @@ std::uint64_t read_all_into(const StreamReader& r, std::span<std::byte> dst) {
 
 }  // namespace
 
+std::string_view to_string(DstLayout l) noexcept {
+  switch (l) {
+    case DstLayout::Page: return "page";
+    case DstLayout::Packed: return "packed";
+    case DstLayout::Congruent: return "congruent";
+  }
+  return "?";
+}
+
+std::optional<DstLayout> parse_dst_layout(std::string_view s) noexcept {
+  for (DstLayout l : {DstLayout::Page, DstLayout::Packed, DstLayout::Congruent}) {
+    if (s == to_string(l)) return l;
+  }
+  return std::nullopt;
+}
+
+std::uint64_t dst_bytes_needed(std::uint64_t data_size, std::size_t tensors) noexcept {
+  return data_size + 4096 * (static_cast<std::uint64_t>(tensors) + 1);
+}
+
 std::uint64_t stsw_write(const std::string& path, const BenchFile& file, const TensorSource& source,
                          bool crc32, const StswSettings& s) {
   WriterOptions o;
@@ -62,22 +90,24 @@ std::uint64_t stsw_write(const std::string& path, const BenchFile& file, const T
 }
 
 std::uint64_t stsw_read_into(const std::string& path, std::span<std::byte> dst, bool verify_crc,
-                             const StswSettings& s) {
+                             const StswSettings& s, DstLayout layout) {
   StreamReader r = StreamReader::open(path, reader_options(verify_crc, s));
-  return read_all_into(r, dst);
+  return read_all_into(r, dst, layout);
 }
 
 std::uint64_t stsw_read_into_fresh(const std::string& path, bool verify_crc,
                                    const StswSettings& s) {
   StreamReader r = StreamReader::open(path, reader_options(verify_crc, s));
-  std::uint64_t size = 0;
-  for (const auto& name : r.keys()) size = std::max(size, r.meta(name).offset_end);
-  if (size == 0) return 0;
+  std::uint64_t data = 0;
+  for (const auto& name : r.keys()) data = std::max(data, r.meta(name).offset_end);
+  if (data == 0) return 0;
+  const std::uint64_t size = dst_bytes_needed(data, r.size());
   void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (map == MAP_FAILED) throw errno_error(errno, "mmap fresh destination");
   std::uint64_t bytes = 0;
   try {
-    bytes = read_all_into(r, {static_cast<std::byte*>(map), static_cast<std::size_t>(size)});
+    bytes = read_all_into(r, {static_cast<std::byte*>(map), static_cast<std::size_t>(size)},
+                          DstLayout::Page);
   } catch (...) {
     ::munmap(map, size);
     throw;
@@ -124,14 +154,14 @@ std::uint64_t engine_write(const std::string& path, std::uint64_t bytes,
 }
 
 std::uint64_t engine_read(const std::string& path, std::span<std::byte> dst, const StswSettings& s,
-                          std::uint64_t bytes) {
+                          std::uint64_t bytes, bool want_crc) {
   File f = File::open(path, O_RDONLY, 0, s.io_mode);
   const std::uint64_t size = bytes != 0 ? bytes : f.size();
   if (dst.empty()) throw Error(Errc::InvalidArgument, "empty destination");
   // Files larger than dst are read in dst-sized transfers, one after the other.
   for (std::uint64_t off = 0; off < size; off += dst.size()) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(dst.size(), size - off));
-    (void)s.engine->read(f, off, dst.first(n), false).get();
+    (void)s.engine->read(f, off, dst.first(n), want_crc).get();
   }
   return size;
 }

@@ -5,14 +5,31 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "bench_file.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/reader.hpp"
 
 namespace stsw::bench {
+
+// Where read_into puts each tensor in the destination buffer. The engine reads O_DIRECT
+// straight into memory that is congruent to the file offset modulo 4096, and through
+// staging buffers plus a copy otherwise.
+enum class DstLayout {
+  Page,       // every tensor at its own 4096-aligned address (what torch.empty gives)
+  Packed,     // dst + offset_begin: the data region's layout, at dst's alignment
+  Congruent,  // dst + (data_offset % 4096) + offset_begin: zero-copy O_DIRECT
+};
+
+[[nodiscard]] std::string_view to_string(DstLayout l) noexcept;
+[[nodiscard]] std::optional<DstLayout> parse_dst_layout(std::string_view s) noexcept;
+
+// Bytes a destination buffer needs for `layout` (tensor bytes plus alignment slack).
+[[nodiscard]] std::uint64_t dst_bytes_needed(std::uint64_t data_size, std::size_t tensors) noexcept;
 
 struct StswSettings {
   std::shared_ptr<Engine> engine;  // created once per run, outside the timed sections
@@ -26,10 +43,10 @@ struct StswSettings {
 std::uint64_t stsw_write(const std::string& path, const BenchFile& file, const TensorSource& source,
                          bool crc32, const StswSettings& s);
 
-// StreamReader::open, then read_into of every tensor into dst + offset_begin, all in
-// flight at once, CRC checked when verify_crc. Returns the tensor bytes read.
+// StreamReader::open, then read_into of every tensor into dst (placed as `layout` says),
+// all in flight at once, CRC checked when verify_crc. Returns the tensor bytes read.
 std::uint64_t stsw_read_into(const std::string& path, std::span<std::byte> dst, bool verify_crc,
-                             const StswSettings& s);
+                             const StswSettings& s, DstLayout layout = DstLayout::Page);
 
 // Like stsw_read_into into freshly mapped, never touched memory (the page faults are
 // part of the measurement): what a loader allocating new tensors pays.
@@ -53,8 +70,9 @@ std::uint64_t engine_write(const std::string& path, std::uint64_t bytes,
                            WriteTarget target = WriteTarget::NewFile);
 
 // The raw engine: Engine::read of the first `bytes` (0: the whole file) into dst, in
-// dst-sized transfers when the file is larger (no CRC). Returns the bytes read.
+// dst-sized transfers when the file is larger, with the engine's CRC when want_crc.
+// Returns the bytes read.
 std::uint64_t engine_read(const std::string& path, std::span<std::byte> dst, const StswSettings& s,
-                          std::uint64_t bytes = 0);
+                          std::uint64_t bytes = 0, bool want_crc = false);
 
 }  // namespace stsw::bench

@@ -67,9 +67,9 @@ TEST_F(Smoke, QuickRunCoversEveryWorkloadAndBaseline) {
   }
   for (const char* id :
        {"stsw-write", "stsw-write-nocrc", "engine-write", "naive-write", "stsw-read",
-        "stsw-read-nocrc", "stsw-read-fresh", "engine-read", "mmap-read", "pread-read",
-        "stsw-read-warm", "engine-read-warm", "mmap-read-warm", "pread-read-warm", "stsw-verify",
-        "stsw-roundtrip", "naive-roundtrip"}) {
+        "stsw-read-nocrc", "stsw-read-congruent", "stsw-read-fresh", "engine-read",
+        "engine-read-crc", "mmap-read", "pread-read", "stsw-read-warm", "engine-read-warm",
+        "mmap-read-warm", "pread-read-warm", "stsw-verify", "stsw-roundtrip", "naive-roundtrip"}) {
     EXPECT_EQ(ids.count(id), 1U) << id;
   }
   if (have_fio()) {
@@ -103,6 +103,7 @@ TEST_F(Smoke, CsvAndBadOptions) {
                                        {"--chunk", "1000"},
                                        {"--baselines", "magic"},
                                        {"--reps", "zero"},
+                                       {"--dst-layout", "diagonal"},
                                        {"--dir", dir_ + "/missing"}}) {
     std::vector<std::string> argv = {STSW_BENCH_BIN, "--quick", "--quiet"};
     if (bad[0] != "--dir") argv.insert(argv.end(), {"--dir", dir_});
