@@ -44,22 +44,39 @@ const char* op_name(IoOp op, bool datasync) noexcept {
   return "?";
 }
 
+Transfer::Transfer(Core& core, TransferSpec&& spec)
+    : core_(core),
+      spec_(std::move(spec)),
+      plan_(*spec_.file, spec_.offset, spec_.length, spec_.mem, static_cast<bool>(spec_.on_chunk),
+            spec_.op == IoOp::Read, core.options().chunk_size) {
+  const bool sync = spec_.op == IoOp::Sync;
+  end_ = sync ? 1 : plan_.end();
+  cursor_ = sync ? 0 : spec_.offset;
+  const std::uint64_t pieces = sync ? 1 : plan_.count();
+  second_stage_ = plan_.staged() || spec_.want_crc;
+  queue_depth_ = core.options().queue_depth;
+  // Slots in the worker stage do not count against the queue depth: twice as many slots
+  // keep queue_depth requests in flight while as many chunks are being checksummed.
+  const std::uint64_t wanted = second_stage_ ? 2 * std::uint64_t{queue_depth_} : queue_depth_;
+  nslots_ = static_cast<unsigned>(std::min(wanted, pieces));
+  slots_ = std::make_unique<Slot[]>(nslots_);
+  for (unsigned i = nslots_; i-- > 0;) {
+    slots_[i].owner = this;
+    slots_[i].link = idle_;
+    idle_ = &slots_[i];
+  }
+  if (spec_.want_crc) parts_.resize(pieces);
+  if (spec_.mem != nullptr) mem_index_ = core.pool().index_of(spec_.mem, spec_.length);
+}
+
 void Transfer::start() noexcept {
+  Slot* list = nullptr;
   {
     std::lock_guard lock(mu_);
     ++active_;  // start() itself, so that early completions cannot finish the transfer
-    for (unsigned i = 0; i < nslots_; ++i) {
-      const Assign a = assign_locked(slots_[i]);
-      if (a == Assign::Idle) break;
-      slots_[i].to_start = a == Assign::Assigned;
-    }
+    list = pump_locked();
   }
-  for (unsigned i = 0; i < nslots_; ++i) {
-    if (slots_[i].to_start) {
-      slots_[i].to_start = false;
-      submit(slots_[i]);
-    }
-  }
+  settle(list, StagingBuffer{}, nullptr);
   bool fin = false;
   {
     std::lock_guard lock(mu_);
@@ -69,24 +86,42 @@ void Transfer::start() noexcept {
   if (fin) core_.workers().push(this);
 }
 
-Transfer::Assign Transfer::assign_locked(Slot& s) {
-  if (error_ || cursor_ >= end_) return Assign::Idle;
-  if (core_.stopping()) {
-    fail_locked(std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")));
-    return Assign::Idle;
-  }
-  if (plan_.staged() && !s.staging) {
-    switch (core_.pool().acquire_or_wait(&s, s.staging)) {
-      case BufferPool::Wait::Got: break;
-      case BufferPool::Wait::Queued:
-        s.waiting = true;
-        ++active_;
-        return Assign::Waiting;
-      case BufferPool::Wait::Closed:
-        fail_locked(std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")));
-        return Assign::Idle;
+Slot* Transfer::pump_locked() {
+  Slot* list = nullptr;
+  Slot** tail = &list;
+  while (in_io_ < queue_depth_ && idle_ != nullptr && more_locked()) {
+    if (core_.stopping()) {
+      fail_locked(std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")));
+      break;
     }
+    Slot& s = *idle_;
+    bool queued = false;
+    if (plan_.staged() && !s.staging) {
+      const BufferPool::Wait w = core_.pool().acquire_or_wait(&s, s.staging);
+      if (w == BufferPool::Wait::Closed) {
+        fail_locked(std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")));
+        break;
+      }
+      queued = w == BufferPool::Wait::Queued;
+    }
+    idle_ = s.link;
+    s.idle = false;
+    ++active_;
+    ++in_io_;
+    if (queued) {
+      s.waiting = true;  // on_buffer follows, possibly on another thread right away
+      continue;
+    }
+    assign_locked(s);
+    s.link = nullptr;
+    *tail = &s;
+    tail = &s.link;
   }
+  if (!more_locked()) cancel_waiters_locked();
+  return list;
+}
+
+void Transfer::assign_locked(Slot& s) {
   if (spec_.op == IoOp::Sync) {
     s.piece = Piece{};
     cursor_ = end_;
@@ -97,13 +132,18 @@ Transfer::Assign Transfer::assign_locked(Slot& s) {
   s.index = next_index_++;
   s.got = 0;
   s.stalls = 0;
-  ++active_;
-  if (cursor_ >= end_) cancel_waiters_locked();
-  return Assign::Assigned;
+}
+
+void Transfer::make_idle_locked(Slot& s) noexcept {
+  s.idle = true;
+  s.link = idle_;
+  idle_ = &s;
+  --active_;
 }
 
 void Transfer::fail_locked(std::exception_ptr err) noexcept {
   if (!error_) error_ = std::move(err);
+  failed_.store(true, std::memory_order_relaxed);
   cancel_waiters_locked();
 }
 
@@ -113,13 +153,14 @@ void Transfer::cancel_waiters_locked() noexcept {
     // When cancel_wait fails, on_buffer is already on its way and settles the slot.
     if (s.waiting && core_.pool().cancel_wait(&s)) {
       s.waiting = false;
-      --active_;
+      --in_io_;
+      make_idle_locked(s);
     }
   }
 }
 
 bool Transfer::finishing_locked() noexcept {
-  if (finished_ || active_ != 0 || (!error_ && cursor_ < end_)) return false;
+  if (finished_ || active_ != 0 || more_locked()) return false;
   finished_ = true;
   return true;
 }
@@ -172,7 +213,8 @@ void Transfer::io_result(Slot& s, int res) noexcept {
       return;
     }
     piece_done(
-        s, std::make_exception_ptr(io_error(res, s.op, s.datasync, spec_.file->path(), s.offset)));
+        s, std::make_exception_ptr(io_error(res, s.op, s.datasync, spec_.file->path(), s.offset)),
+        true);
     return;
   }
   c.bytes_completed.fetch_add(static_cast<std::uint64_t>(res), std::memory_order_relaxed);
@@ -182,23 +224,35 @@ void Transfer::io_result(Slot& s, int res) noexcept {
       s.op == IoOp::Read ? p.data_off + p.data_len - p.io_off : std::uint64_t{p.io_len};
   if (s.got >= need) {
     if (second_stage_) {
+      // The slot leaves the queue for the worker stage: another one can take its place.
+      Slot* list = nullptr;
+      {
+        std::lock_guard lock(mu_);
+        --in_io_;
+        list = pump_locked();
+      }
+      settle(list, StagingBuffer{}, nullptr);
       core_.workers().push(&s);
     } else {
-      piece_done(s, nullptr);
+      piece_done(s, nullptr, true);
     }
     return;
   }
   if (res == 0) {
     if (s.op == IoOp::Read) {
-      piece_done(s, std::make_exception_ptr(Error(
-                        Errc::Io, "read " + spec_.file->path() + " at offset " +
-                                      std::to_string(s.offset) + ": unexpected end of file (" +
-                                      std::to_string(need - s.got) + " more bytes expected)")));
+      piece_done(s,
+                 std::make_exception_ptr(
+                     Error(Errc::Io, "read " + spec_.file->path() + " at offset " +
+                                         std::to_string(s.offset) + ": unexpected end of file (" +
+                                         std::to_string(need - s.got) + " more bytes expected)")),
+                 true);
       return;
     }
     if (++s.stalls > kMaxStalls) {
-      piece_done(s, std::make_exception_ptr(
-                        io_error(-EIO, s.op, s.datasync, spec_.file->path(), s.offset)));
+      piece_done(
+          s,
+          std::make_exception_ptr(io_error(-EIO, s.op, s.datasync, spec_.file->path(), s.offset)),
+          true);
       return;
     }
   } else {

@@ -1,13 +1,15 @@
 // The common transfer layer above the backends: every write, read, scan and sync of the
 // engine is a Transfer, and this is the one place that knows what a result means.
 //
-// Overview. A transfer is cut into pieces (plan.hpp). It owns min(queue_depth, pieces)
-// request slots, allocated once when it starts: each slot carries one piece at a time
-// through I/O, then (for reads with CRC, staged reads and scans) a second stage on a
-// worker thread (copy out of the staging buffer, CRC-32, the scan callback), and then
-// takes the next piece. So up to queue_depth requests are in flight per transfer while
-// workers checksum the chunks that already landed; the chunk CRCs are joined in file
-// order with crc32_combine.
+// Overview. A transfer is cut into pieces (plan.hpp). It owns its request slots,
+// allocated once when it starts: each slot carries one piece at a time through I/O,
+// then (for reads with CRC, staged reads and scans) a second stage on a worker thread
+// (copy out of the staging buffer, CRC-32, the scan callback), and then goes back to
+// the idle slots. At most queue_depth slots are in I/O (or waiting for a staging
+// buffer); a slot that moves on to the worker stage frees its place at once, so with
+// 2 x queue_depth slots the device keeps queue_depth requests while workers checksum
+// the chunks that already landed. The chunk CRCs are joined in file order with
+// crc32_combine.
 //
 // Partial I/O. A short read or write resubmits the remainder (on the buffered twin when
 // the remainder of an O_DIRECT piece is no longer aligned); -EAGAIN and -EINTR resubmit

@@ -23,7 +23,8 @@ std::uint64_t now_ns() noexcept {
 void Slot::complete(int res) noexcept { owner->io_result(*this, res); }
 void Slot::run() noexcept { owner->second_stage(*this); }
 void Slot::cancel() noexcept {
-  owner->piece_done(*this, std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")));
+  owner->piece_done(*this, std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")),
+                    false);
 }
 void Slot::on_buffer(StagingBuffer buffer) noexcept {
   owner->buffer_arrived(*this, std::move(buffer));
@@ -33,7 +34,9 @@ void Transfer::second_stage(Slot& s) noexcept {
   const Piece& p = s.piece;
   std::exception_ptr err;
   auto& c = core_.counters();
-  if (spec_.on_chunk) {
+  if (failed_.load(std::memory_order_relaxed)) {
+    // The transfer already failed: its result is decided, skip the work.
+  } else if (spec_.on_chunk) {
     const std::span<const std::byte> data(s.staging.data().data() + (p.data_off - p.io_off),
                                           p.data_len);
     const std::uint64_t t0 = now_ns();
@@ -54,16 +57,16 @@ void Transfer::second_stage(Slot& s) noexcept {
       c.crc_ns.fetch_add(now_ns() - t0, std::memory_order_relaxed);
     }
   }
-  piece_done(s, std::move(err));
+  piece_done(s, std::move(err), false);
 }
 
-void Transfer::piece_done(Slot& s, std::exception_ptr err) noexcept {
+void Transfer::piece_done(Slot& s, std::exception_ptr err, bool from_io) noexcept {
   StagingBuffer spare;
-  Assign a = Assign::Idle;
+  Slot* list = nullptr;
   bool fin = false;
   {
     std::lock_guard lock(mu_);
-    --active_;
+    if (from_io) --in_io_;
     if (err) {
       fail_locked(std::move(err));
     } else if (spec_.want_crc) {
@@ -73,37 +76,47 @@ void Transfer::piece_done(Slot& s, std::exception_ptr err) noexcept {
         ++next_part_;
       }
     }
-    a = assign_locked(s);
-    if (a == Assign::Idle) spare = std::move(s.staging);
+    make_idle_locked(s);
+    list = pump_locked();  // the idle stack is LIFO: s comes first, with its buffer
+    if (s.idle) spare = std::move(s.staging);
     fin = finishing_locked();
   }
-  settle(s, a, std::move(spare), fin);
+  settle(list, std::move(spare), fin ? this : nullptr);
 }
 
 void Transfer::buffer_arrived(Slot& s, StagingBuffer buffer) noexcept {
   StagingBuffer spare;
-  Assign a = Assign::Idle;
+  Slot* list = nullptr;
   bool fin = false;
   {
     std::lock_guard lock(mu_);
     s.waiting = false;
-    --active_;
-    if (buffer) {
-      s.staging = std::move(buffer);
-    } else {
+    if (!buffer || core_.stopping()) {
       fail_locked(std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")));
     }
-    a = assign_locked(s);
-    if (a == Assign::Idle) spare = std::move(s.staging);
+    s.staging = std::move(buffer);
+    if (more_locked()) {
+      assign_locked(s);  // already counted in in_io_ while it waited
+      s.link = nullptr;
+      list = &s;
+    } else {
+      --in_io_;
+      make_idle_locked(s);
+      spare = std::move(s.staging);
+    }
     fin = finishing_locked();
   }
-  settle(s, a, std::move(spare), fin);
+  settle(list, std::move(spare), fin ? this : nullptr);
 }
 
-void Transfer::settle(Slot& s, Assign a, StagingBuffer spare, bool finish_now) noexcept {
+void Transfer::settle(Slot* list, StagingBuffer spare, Transfer* finisher) noexcept {
   spare.reset();
-  if (a == Assign::Assigned) s.owner->submit(s);
-  if (finish_now) s.owner->finish();
+  while (list != nullptr) {
+    Slot* next = list->link;  // read first: once submitted, the slot may be reused at once
+    list->owner->submit(*list);
+    list = next;
+  }
+  if (finisher != nullptr) finisher->finish();
 }
 
 void Transfer::finish() noexcept {

@@ -11,6 +11,7 @@
 // finish must not touch the transfer again (see settle()).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -33,16 +34,20 @@ inline constexpr unsigned kMaxStalls = 64;
 
 class Transfer;
 
+// One request slot. A slot is idle (on the transfer's idle stack), waiting for a
+// staging buffer, in I/O, or in the worker stage; at most queue_depth slots are in I/O
+// or waiting, so that a slot being checksummed does not cost queue depth.
 class Slot final : public IoRequest, public WorkItem, public BufferWaiter {
  public:
   Transfer* owner = nullptr;
+  Slot* link = nullptr;  // idle stack, or the list of slots to submit
   Piece piece;
   std::uint64_t index = 0;  // piece number
   std::uint32_t got = 0;    // bytes of the piece's window done
   unsigned stalls = 0;      // results in a row without progress
   std::uint32_t crc = 0;
-  bool waiting = false;   // queued in the pool for a staging buffer
-  bool to_start = false;  // assigned by start(), which submits it after unlocking
+  bool idle = true;
+  bool waiting = false;  // queued in the pool for a staging buffer
   StagingBuffer staging;
 
   void complete(int res) noexcept override;
@@ -53,50 +58,41 @@ class Slot final : public IoRequest, public WorkItem, public BufferWaiter {
 
 class Transfer final : public WorkItem {
  public:
-  Transfer(Core& core, TransferSpec&& spec)
-      : core_(core),
-        spec_(std::move(spec)),
-        plan_(*spec_.file, spec_.offset, spec_.length, spec_.mem, static_cast<bool>(spec_.on_chunk),
-              spec_.op == IoOp::Read, core.options().chunk_size) {
-    const bool sync = spec_.op == IoOp::Sync;
-    end_ = sync ? 1 : plan_.end();
-    cursor_ = sync ? 0 : spec_.offset;
-    const std::uint64_t pieces = sync ? 1 : plan_.count();
-    nslots_ = static_cast<unsigned>(std::min<std::uint64_t>(core.options().queue_depth, pieces));
-    slots_ = std::make_unique<Slot[]>(nslots_);
-    for (unsigned i = 0; i < nslots_; ++i) slots_[i].owner = this;
-    if (spec_.want_crc) parts_.resize(pieces);
-    if (spec_.mem != nullptr) mem_index_ = core.pool().index_of(spec_.mem, spec_.length);
-    second_stage_ = plan_.staged() || spec_.want_crc;
-  }
+  Transfer(Core& core, TransferSpec&& spec);
 
   void start() noexcept;
   // As a work item: a transfer that completed while start() was still submitting
   // finishes on a worker, so that callbacks never run on the submitting thread.
   void run() noexcept override { finish(); }
   void cancel() noexcept override { finish(); }
+
   void submit(Slot& s) noexcept;
   void io_result(Slot& s, int res) noexcept;
   void second_stage(Slot& s) noexcept;
-  void piece_done(Slot& s, std::exception_ptr err) noexcept;
+  // The slot's piece is over (from_io: it never reached the worker stage).
+  void piece_done(Slot& s, std::exception_ptr err, bool from_io) noexcept;
   void buffer_arrived(Slot& s, StagingBuffer buffer) noexcept;
 
  private:
-  enum class Assign { Assigned, Waiting, Idle };
   struct Part {
     std::uint32_t crc = 0;
     std::uint32_t len = 0;
     bool ready = false;
   };
 
-  Assign assign_locked(Slot& s);
+  // Hands pieces to idle slots while fewer than queue_depth are in I/O; returns the
+  // slots to submit once the lock is released (linked through Slot::link).
+  [[nodiscard]] Slot* pump_locked();
+  void assign_locked(Slot& s);
+  void make_idle_locked(Slot& s) noexcept;
   void fail_locked(std::exception_ptr err) noexcept;
   void cancel_waiters_locked() noexcept;
   [[nodiscard]] bool finishing_locked() noexcept;
-  // After a slot was handled under the lock: return a spare buffer, submit, finish.
-  // Static: once the lock is released, the transfer may already be gone (another slot
-  // finished it) unless this slot was assigned a piece or this thread finishes it.
-  static void settle(Slot& s, Assign a, StagingBuffer spare, bool finish) noexcept;
+  [[nodiscard]] bool more_locked() const noexcept { return !error_ && cursor_ < end_; }
+  // After the lock is released: return a spare buffer, submit `list`, finish when
+  // `finisher` is set. Static: unless a slot of `list` is still to be submitted or this
+  // thread is the finisher, the transfer may already be gone (another thread finished it).
+  static void settle(Slot* list, StagingBuffer spare, Transfer* finisher) noexcept;
   void finish() noexcept;
 
   Core& core_;
@@ -105,15 +101,19 @@ class Transfer final : public WorkItem {
   std::uint64_t end_ = 0;
   int mem_index_ = -1;
   bool second_stage_ = false;
+  unsigned queue_depth_ = 0;
   unsigned nslots_ = 0;
   std::unique_ptr<Slot[]> slots_;
 
   std::mutex mu_;
   std::uint64_t cursor_ = 0;
   std::uint64_t next_index_ = 0;
-  unsigned active_ = 0;  // slots with a piece or waiting for a buffer, plus start()
+  Slot* idle_ = nullptr;
+  unsigned in_io_ = 0;   // slots in I/O or waiting for a buffer (at most queue_depth_)
+  unsigned active_ = 0;  // slots that are not idle, plus start() while it submits
   bool finished_ = false;
   std::exception_ptr error_;
+  std::atomic<bool> failed_{false};  // error_ is set (read without the lock)
   std::vector<Part> parts_;
   std::uint64_t next_part_ = 0;
   std::uint32_t crc_ = 0;
