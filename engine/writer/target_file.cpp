@@ -43,7 +43,8 @@ void close_in_background(int fd) noexcept {
   }
 }
 
-TargetFile TargetFile::create(const std::string& path, IoMode mode, std::uint64_t size) {
+TargetFile TargetFile::create(const std::string& path, IoMode mode, std::uint64_t size,
+                              bool use_tmpfile) {
   TargetFile t;
   t.path_ = path;
   split_path(path, t.dir_, t.base_);
@@ -57,12 +58,14 @@ TargetFile TargetFile::create(const std::string& path, IoMode mode, std::uint64_
     throw Error(Errc::InvalidArgument, path + ": the path is a directory");
   }
 
-  try {
-    t.file_ = File::open(t.dir_, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666, mode);
-    t.anonymous_ = true;
-  } catch (const Error& e) {
-    const int err = e.sys_errno();
-    if (err != EOPNOTSUPP && err != EISDIR && err != EINVAL && err != ENOTSUP) throw;
+  if (use_tmpfile) {
+    try {
+      t.file_ = File::open(t.dir_, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666, mode);
+      t.anonymous_ = true;
+    } catch (const Error& e) {
+      const int err = e.sys_errno();
+      if (err != EOPNOTSUPP && err != EISDIR && err != EINVAL && err != ENOTSUP) throw;
+    }
   }
   if (!t.anonymous_) {
     for (int attempt = 0;; ++attempt) {

@@ -16,8 +16,9 @@ class TargetFile {
   // Creates the temporary file next to `path` with `mode`, preallocated to `size` bytes
   // (fallocate; skipped where unsupported). Throws Error: InvalidArgument when `path` is a
   // directory, Io / NoSpace naming the path otherwise. Nothing is left behind on failure.
+  // `use_tmpfile` false skips O_TMPFILE (tests of the fallback).
   [[nodiscard]] static TargetFile create(const std::string& path, IoMode mode,
-                                         std::uint64_t size);
+                                         std::uint64_t size, bool use_tmpfile = true);
   TargetFile(TargetFile&& other) noexcept;
   TargetFile& operator=(TargetFile&& other) noexcept;
   TargetFile(const TargetFile&) = delete;

@@ -49,67 +49,64 @@ void StreamWriter::Impl::close(DoneCallback done) {
   }
 }
 
-void StreamWriter::Impl::finish() {
+// The steps of the close sequence run on worker threads (never on the ring thread) and
+// report failures by throwing, before they start their asynchronous operation.
+void StreamWriter::Impl::on_worker(void (Impl::*step)()) {
+  engine_->post([this, step] { (this->*step)(); },
+                [this](std::exception_ptr e) {
+                  if (e) close_failed(std::move(e));
+                });
+}
+
+void StreamWriter::Impl::finish() { on_worker(&Impl::finish_header); }
+
+void StreamWriter::Impl::finish_header() {
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (error_ || phase_ == Phase::Aborted) {
-      std::exception_ptr e = error_ ? error_
-                                    : std::make_exception_ptr(Error(
-                                          Errc::Cancelled, path_ + ": close() cancelled by abort()"));
-      lock.unlock();
-      close_failed(e);
-      return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (error_) std::rethrow_exception(error_);
+    if (phase_ == Phase::Aborted) {
+      throw Error(Errc::Cancelled, path_ + ": close() cancelled by abort()");
     }
   }
   if (!options_.crc32) {
     finish_truncate_sync();
     return;
   }
-  try {
-    std::vector<TensorMeta> final_tensors = tensors_;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!crcs_.complete()) {
-        throw Error(Errc::InvalidState, path_ + ": internal error: CRCs missing at close");
-      }
-      for (std::size_t i = 0; i < final_tensors.size(); ++i) {
-        final_tensors[i].crc32 = crcs_.crc(i);
-      }
+  std::vector<TensorMeta> final_tensors = tensors_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!crcs_.complete()) {
+      throw Error(Errc::InvalidState, path_ + ": internal error: CRCs missing at close");
     }
-    EncodeOptions enc;
-    enc.align = options_.align;
-    enc.exact_header_size = header_size_;
-    const std::string header = encode_header(final_tensors, options_.metadata, enc);
-    if (header.size() != header_.size()) {
-      throw Error(Errc::InvalidState, path_ + ": internal error: the header with CRCs takes " +
-                                          std::to_string(header.size()) + " bytes, not " +
-                                          std::to_string(header_.size()));
-    }
-    std::memcpy(prefix_.get(), header.data(), header.size());
+    for (std::size_t i = 0; i < final_tensors.size(); ++i) final_tensors[i].crc32 = crcs_.crc(i);
+  }
+  EncodeOptions enc;
+  enc.align = options_.align;
+  enc.exact_header_size = header_size_;
+  const std::string header = encode_header(final_tensors, options_.metadata, enc);
+  if (header.size() != header_.size()) {
+    throw Error(Errc::InvalidState, path_ + ": internal error: the header with CRCs takes " +
+                                        std::to_string(header.size()) + " bytes, not " +
+                                        std::to_string(header_.size()));
+  }
+  std::memcpy(prefix_.get(), header.data(), header.size());
+  {
     std::lock_guard<std::mutex> lock(mu_);
     for (std::size_t i = 0; i < tensors_.size(); ++i) tensors_[i].crc32 = final_tensors[i].crc32;
-  } catch (...) {
-    close_failed(std::current_exception());
-    return;
   }
   engine_->write(target_.file(), 0, std::span<const std::byte>(prefix_.get(), prefix_size_),
                  [this](std::exception_ptr e) {
                    if (e) {
                      close_failed(wrap_error(e, "rewrite of the header at offset 0"));
                    } else {
-                     finish_truncate_sync();
+                     on_worker(&Impl::finish_truncate_sync);
                    }
                  });
 }
 
 void StreamWriter::Impl::finish_truncate_sync() {
-  try {
-    // O_DIRECT wrote whole blocks past the end of the data.
-    if (file_size_ % io_align_ != 0) target_.truncate(file_size_);
-  } catch (...) {
-    close_failed(std::current_exception());
-    return;
-  }
+  // O_DIRECT wrote whole blocks past the end of the data.
+  if (file_size_ % io_align_ != 0) target_.truncate(file_size_);
   if (!options_.durable) {
     finish_commit();
     return;
@@ -118,30 +115,20 @@ void StreamWriter::Impl::finish_truncate_sync() {
     if (e) {
       close_failed(wrap_error(e, "fdatasync"));
     } else {
-      finish_commit();
+      on_worker(&Impl::finish_commit);
     }
   });
 }
 
 void StreamWriter::Impl::finish_commit() {
-  // linkat, rename and the directory fsync block: run them on a worker, not the ring thread.
-  engine_->post(
-      [this] {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (phase_ == Phase::Aborted) {
-            throw Error(Errc::Cancelled, path_ + ": close() cancelled by abort()");
-          }
-        }
-        target_.commit(options_.durable);
-      },
-      [this](std::exception_ptr e) {
-        if (e) {
-          close_failed(std::move(e));
-        } else {
-          close_succeeded();
-        }
-      });
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (phase_ == Phase::Aborted) {
+      throw Error(Errc::Cancelled, path_ + ": close() cancelled by abort()");
+    }
+  }
+  target_.commit(options_.durable);  // link, rename, directory fsync
+  close_succeeded();                 // last touch of `this`
 }
 
 void StreamWriter::Impl::close_succeeded() {

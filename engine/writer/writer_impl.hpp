@@ -84,7 +84,9 @@ class StreamWriter::Impl {
   // ops_-- (mu_ held); true when the caller must run finish() after unlocking.
   bool release_op();
   std::exception_ptr wrap_error(const std::exception_ptr& error, const std::string& what) const;
-  void finish();                                    // the close sequence, step 1
+  void on_worker(void (Impl::*step)());  // runs a close step on a worker thread
+  void finish();                          // the close sequence: header, sync, commit
+  void finish_header();
   void finish_truncate_sync();
   void finish_commit();
   void close_failed(std::exception_ptr error);

@@ -70,9 +70,11 @@ struct WriterOptions {
   // Bytes per staging buffer / write request (multiple of 4096, at most the engine's
   // chunk size); 0: the engine's chunk size.
   std::size_t chunk_size = 0;
-  // Most staging buffers this writer holds at once (>= 2 recommended); 0: the engine's
-  // pool size. Writers sharing an engine must together hold fewer buffers than its pool,
-  // or they can wait on each other forever.
+  // Most staging buffers this writer holds at once (>= 2 keeps the disk busy while the
+  // next buffer fills); 0: the engine's pool size. An open writer keeps one partly filled
+  // buffer between calls, so an engine must have more buffers than writers open on it at
+  // once (Engine::shared() has 8); otherwise open() and write_block() wait for a buffer
+  // that never comes back.
   unsigned buffer_count = 0;
 };
 
