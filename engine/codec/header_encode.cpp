@@ -1,5 +1,6 @@
 // The canonical header builder (FORMAT.md section 4), byte-identical to the official
 // serializer for the official inputs.
+#include <algorithm>
 #include <string>
 #include <unordered_set>
 
@@ -92,10 +93,23 @@ std::string encode_header(const std::vector<TensorMeta>& tensors,
     throw Error(Errc::InvalidArgument,
                 "align must be a power of two >= 8, got " + std::to_string(align));
   }
+  if (align > kMaxHeaderSize + 8) {
+    // The data region would start past 8 + kMaxHeaderSize: no readable file has that.
+    throw Error(Errc::InvalidArgument, "align " + std::to_string(align) +
+                                           " would need a header larger than the limit of " +
+                                           std::to_string(kMaxHeaderSize) + " bytes");
+  }
   validate_tensors(tensors);
   if (metadata) validate_metadata(*metadata);
 
-  std::string out(8, '\0');  // the length, filled in below
+  std::size_t estimate = 16;
+  for (const TensorMeta& t : tensors) estimate += t.name.size() + 80 + 21 * t.shape.size();
+  if (metadata) {
+    for (const auto& [key, value] : *metadata) estimate += key.size() + value.size() + 8;
+  }
+  std::string out;
+  out.reserve(estimate + std::min<std::uint64_t>(align, 4096));
+  out.assign(8, '\0');  // the length, filled in below
   std::string& json = out;
   json += '{';
   bool first = true;

@@ -116,7 +116,7 @@ TEST(EncodeHeader, AlignsTheDataRegion) {
     EXPECT_EQ(layout_of({{"w", DType::U8, {3}}}, align).header_size, h.size() - 8);
     EXPECT_NO_THROW(static_cast<void>(test::parse(h + "abc")));
   }
-  for (std::uint64_t bad : {0ULL, 1ULL, 4ULL, 12ULL, 24ULL, 100ULL}) {
+  for (std::uint64_t bad : {0ULL, 1ULL, 4ULL, 12ULL, 24ULL, 100ULL, 1ULL << 27, 1ULL << 63}) {
     expect_error(Errc::InvalidArgument,
                  [&] { static_cast<void>(encode_header(layout.tensors, {}, options(bad))); });
     expect_error(Errc::InvalidArgument, [&] {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "stsw/error.hpp"
 #include "stsw/header.hpp"
@@ -86,6 +87,33 @@ std::string check_file(std::span<const std::byte> file) {
     return "the re-encoded header reads differently";
   }
   if (again.header->header_size % 8 != 0) return "re-encoded header not padded to 8";
+
+  // The writer's path: aligned, CRC room reserved, then rewritten in place with the
+  // widest CRCs.
+  EncodeOptions reserved;
+  reserved.align = 64;
+  reserved.reserve_crc32 = true;
+  std::vector<TensorMeta> with_crcs = h.tensors;
+  for (TensorMeta& t : with_crcs) t.crc32.reset();
+  std::string first;
+  std::string final_header;
+  try {
+    first = encode_header(with_crcs, h.metadata, reserved);
+    for (TensorMeta& t : with_crcs) t.crc32 = 0xFFFFFFFFU;
+    reserved.exact_header_size = first.size() - 8;
+    final_header = encode_header(with_crcs, h.metadata, reserved);
+  } catch (const Error& e) {
+    return std::string("encoding with reserved CRC room failed: ") + e.what();
+  }
+  if (first.size() % 64 != 0 || final_header.size() != first.size()) {
+    return "reserved CRC room: wrong sizes";
+  }
+  final_header.append(reinterpret_cast<const char*>(file.data()) + h.data_offset(), data_size);
+  const Outcome rewritten = attempt(
+      std::as_bytes(std::span(final_header.data(), final_header.size())), {.source = "fuzz-crc"});
+  if (!rewritten.header || rewritten.header->tensors != with_crcs) {
+    return "the header rewritten with CRCs reads differently: " + describe(rewritten);
+  }
   return {};
 }
 
