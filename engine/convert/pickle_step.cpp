@@ -194,7 +194,10 @@ bool PickleVm::step() {
       if (objects_[name].kind != Kind::Str || objects_[module].kind != Kind::Str) {
         malformed("STACK_GLOBAL needs two strings");
       }
-      push(policy_.global(*this, objects_[module].s, objects_[name].s));
+      // Copies: the policy may add objects, which moves the arena.
+      const std::string module_name = objects_[module].s;
+      const std::string global_name = objects_[name].s;
+      push(policy_.global(*this, module_name, global_name));
       return true;
     }
     case 'R': {  // REDUCE

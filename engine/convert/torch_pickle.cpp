@@ -240,8 +240,9 @@ ObjectId TorchPolicy::call(PickleVm& vm, ObjectId callable, ObjectId args_id, in
                        " is not allowed (only torch.Tensor and torch.nn.Parameter)");
       }
       if (depth >= kMaxRebuildDepth) refuse(vm, fn.s + " nested too deeply");
+      const std::string name = fn.s;  // `fn` may move: the inner call creates objects
       const ObjectId result = call(vm, args[0], args[2], depth + 1);
-      if (vm.at(result).kind != Kind::Tensor) refuse(vm, fn.s + " did not rebuild a tensor");
+      if (vm.at(result).kind != Kind::Tensor) refuse(vm, name + " did not rebuild a tensor");
       return result;
     }
     default: refuse(vm, "calling '" + fn.s + "' is not allowed");
