@@ -62,9 +62,9 @@ int verify_one(const std::string& path, const VerifyOptions& opts, ReadMode mode
   ro.io_mode = mode;
   const StreamReader reader = StreamReader::open(path, ro);
   const std::uint64_t baseline = reader.engine().stats().bytes_completed;
-  ProgressBar bar(path, cp.tensor_bytes(), !opts.json && !opts.no_progress, [&reader, baseline] {
-    return reader.engine().stats().bytes_completed - baseline;
-  });
+  ProgressBar bar(
+      path.substr(path.rfind('/') + 1), cp.tensor_bytes(), !opts.json && !opts.no_progress,
+      [&reader, baseline] { return reader.engine().stats().bytes_completed - baseline; });
   const VerifyReport report = reader.verify().get();
   bar.finish();
 

@@ -92,6 +92,8 @@ TEST(CliConvert, ProgressBarOnlyOnATerminal) {
       run_stsw({"convert", kFixtures + "/dtypes.pt", dir.file("b.safetensors")}, on_terminal);
   ASSERT_EQ(tty.exit_code, 0) << tty.err;
   EXPECT_THAT(tty.out, HasSubstr("converted 14 tensors"));
+  EXPECT_THAT(tty.out, HasSubstr("\r["));  // the bar was drawn
+  EXPECT_THAT(tty.out, HasSubstr("100%"));
 }
 
 }  // namespace
