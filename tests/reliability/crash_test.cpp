@@ -1,0 +1,414 @@
+// Crash consistency: a forked child replaces a complete file (StreamWriter) or a complete
+// sharded set (stsw::dump) and is killed with SIGKILL; after every kill the destination
+// must hold the previous or the new generation, complete and valid (strict open, every
+// CRC verified, bytes equal to one generation), no temporary file may remain but the
+// documented complete hidden copy of a kill between link and rename, and an index may
+// name only complete shards of one generation.
+//
+// Kill points, per scenario:
+//  - timed: spread uniformly over [0, 1.1 x D] from fork, D the median duration of an
+//    uninterrupted child (some kills land after the child has finished);
+//  - close window (single file): spread over [0, 1.2 x C] after the child signals that
+//    close() starts, C the measured duration of close();
+//  - steps: exactly before and exactly after each file-system call of the write (fsync,
+//    fdatasync, linkat, renameat, unlink, ftruncate, fallocate, pwrite64), by seccomp.
+// STSW_CRASH_POINTS scales the number of timed and close-window kills (default 200 in
+// total; the soak binary defaults to 2000).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "reliability/crash_support.hpp"
+#include "stsw/dump.hpp"
+#include "stsw/tensor_meta.hpp"
+#include "stsw/writer.hpp"
+
+#ifndef STSW_CRASH_DEFAULT_POINTS
+#define STSW_CRASH_DEFAULT_POINTS 200
+#endif
+
+namespace stsw::reliability {
+namespace {
+
+using Files = std::map<std::string, std::vector<std::byte>>;  // name -> expected bytes
+
+constexpr std::size_t kChunk = 256 * 1024;
+
+struct Tally {
+  std::uint64_t tried = 0, survived = 0, landed = 0, torn = 0, temp_left = 0;
+  std::uint64_t hidden_complete = 0, no_index = 0;
+  std::vector<std::string> problems;
+  void add(const Tally& o) {
+    tried += o.tried, survived += o.survived, landed += o.landed, torn += o.torn;
+    temp_left += o.temp_left, hidden_complete += o.hidden_complete, no_index += o.no_index;
+    problems.insert(problems.end(), o.problems.begin(), o.problems.end());
+  }
+};
+
+// ---- the two writers ----------------------------------------------------------------------
+
+std::vector<TensorSpec> generation_specs(int gen, bool sharded) {
+  if (sharded) {  // the same layout in both generations: the same shard names
+    std::vector<TensorSpec> s;
+    for (std::uint64_t i = 0; i < 6; ++i) {
+      s.push_back({"layer." + std::to_string(i) + ".w", DType::F32, {80 * 1024 + 7 * i}});
+    }
+    s.push_back({"bias", DType::BF16, {4097}});
+    return s;
+  }
+  std::vector<TensorSpec> s = {{"embed", DType::BF16, {256, 1024}},
+                               {"norm", DType::F32, {4099}},
+                               {"scalar", DType::F64, {}},
+                               {"empty", DType::U8, {0}},
+                               {"head", DType::U8, {(1U << 20) + 123}}};
+  if (gen == 1) s.push_back({"extra", DType::I32, {50000}});  // a different size
+  return s;
+}
+
+std::vector<std::byte> tensor_bytes(const TensorSpec& t, int gen) {
+  return seeded_bytes(byte_size(t.dtype, t.shape).value(),
+                      static_cast<std::uint32_t>(gen * 1000 + t.name.size() * 31 +
+                                                 static_cast<unsigned char>(t.name[0])));
+}
+
+WriterOptions child_writer_options(int gen) {
+  WriterOptions o;
+  o.chunk_size = kChunk;  // a private engine: many requests per file, fast start
+  o.buffer_count = 4;
+  o.metadata = Metadata{{"generation", std::to_string(gen)}};
+  return o;
+}
+
+// Child: StreamWriter replacing model.safetensors; signals the marker before close().
+void write_single(const std::string& dir, int gen, int marker_fd) {
+  const std::vector<TensorSpec> specs = generation_specs(gen, false);
+  const Layout layout = plan_layout(specs, LayoutOrder::Keep);
+  std::map<std::string, std::vector<std::byte>> data;
+  for (const TensorSpec& t : specs) data[t.name] = tensor_bytes(t, gen);
+  auto w =
+      StreamWriter::open(dir + "/model.safetensors", layout.tensors, child_writer_options(gen));
+  for (const TensorMeta& t : layout.tensors) {
+    const auto& b = data.at(t.name);
+    for (std::size_t off = 0; off < b.size(); off += kChunk) {
+      w.write_block(t.name, std::span(b).subspan(off, std::min(kChunk, b.size() - off))).get();
+    }
+  }
+  if (::write(marker_fd, "c", 1) != 1) throw std::runtime_error("marker write failed");
+  w.close().get();
+}
+
+// Child: dump into three shards plus the index, replacing the previous set.
+void write_sharded(const std::string& dir, int gen, int /*marker_fd*/) {
+  const std::vector<TensorSpec> specs = generation_specs(gen, true);
+  std::vector<std::vector<std::byte>> data;
+  std::vector<TensorView> views;
+  for (const TensorSpec& t : specs) data.push_back(tensor_bytes(t, gen));
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    views.push_back({specs[i].name, specs[i].dtype, specs[i].shape, data[i]});
+  }
+  DumpOptions o;
+  static_cast<WriterOptions&>(o) = child_writer_options(gen);
+  o.metadata.reset();  // shards get {"format": "pt"}
+  o.order = LayoutOrder::Keep;
+  o.max_shard_size = 700 * 1024;  // three shards of two tensors, the last with "bias"
+  (void)dump(views, dir + "/model.safetensors", o);
+}
+
+// ---- the scenario driver ------------------------------------------------------------------
+
+class CrashRun {
+ public:
+  CrashRun(bool sharded, std::string label) : sharded_(sharded), label_(std::move(label)) {}
+
+  void write_child(int gen, int marker_fd) const {
+    if (sharded_) {
+      write_sharded(dir_.path(), gen, marker_fd);
+    } else {
+      write_single(dir_.path(), gen, marker_fd);
+    }
+  }
+
+  // Runs `gen` to completion; returns {total seconds, close seconds (single file)}.
+  std::pair<double, double> run_uninterrupted(int gen) {
+    Child c = fork_child([&](int fd) { write_child(gen, fd); });
+    const double marker = sharded_ ? -1 : wait_marker(c);
+    const int st = reap(c);
+    const double end = seconds_now();
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      throw std::runtime_error(label_ + ": an uninterrupted child failed, status " +
+                               std::to_string(st));
+    }
+    return {end - c.started, marker > 0 ? end - marker : 0};
+  }
+
+  // Writes both generations once (capturing their exact bytes) and measures D and C.
+  void calibrate() {
+    std::vector<double> total, close;
+    for (int gen : {1, 0, 1, 0}) {
+      const auto [d, c] = run_uninterrupted(gen);
+      total.push_back(d);
+      close.push_back(c);
+      Files& f = expected_[gen];
+      f.clear();
+      for (const std::string& e : dir_.entries()) f[e] = slurp(dir_.file(e));
+    }
+    std::sort(total.begin(), total.end());
+    std::sort(close.begin(), close.end());
+    duration_ = (total[1] + total[2]) / 2;
+    close_duration_ = (close[1] + close[2]) / 2;
+    current_ = 0;
+    // Count the trapped file-system calls of one uninterrupted write.
+    if (step_kill_supported()) {
+      Child c = fork_child([&](int fd) {
+        if (!install_step_kill({})) throw std::runtime_error("seccomp refused");
+        write_child(1, fd);
+        const std::string n = std::to_string(trapped_calls());
+        std::string names;
+        for (std::uint64_t i = 1; i <= trapped_calls(); ++i) names += " " + trapped_call_name(i);
+        std::fprintf(stdout, "[ crash ] %s trapped calls:%s\n", label_.c_str(), names.c_str());
+        std::fflush(stdout);
+        if (::write(fd, n.data(), n.size()) < 0) ::_exit(5);
+      });
+      std::string got;  // "c" (the close marker, single file) then the count
+      char buf[64];
+      for (ssize_t r; (r = ::read(c.marker_fd, buf, sizeof buf)) > 0;) got.append(buf, r);
+      const int st = reap(c);
+      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        throw std::runtime_error(label_ + ": the counting child failed, status " +
+                                 std::to_string(st));
+      }
+      const std::size_t digits = got.find_first_of("0123456789");
+      if (digits == std::string::npos) throw std::runtime_error(label_ + ": no call count");
+      steps_ = std::strtoull(got.c_str() + digits, nullptr, 10);
+      current_ = 1;
+    }
+  }
+
+  // One kill point: fork a child writing the other generation, kill it per `how`, check.
+  void kill_point(const std::function<void(const Child&)>& how, const StepKill& step, Tally& t) {
+    const int next = 1 - current_;
+    if (thread_count() != 1 && !warned_threads_) {
+      warned_threads_ = true;
+      ADD_FAILURE() << "the parent has " << thread_count() << " threads at fork";
+    }
+    Child c = fork_child([&](int fd) {
+      if ((step.before != 0 || step.after != 0) && !install_step_kill(step)) {
+        throw std::runtime_error("seccomp refused");
+      }
+      write_child(next, fd);
+    });
+    how(c);
+    ::kill(c.pid, SIGKILL);
+    const int st = reap(c);
+    ++t.tried;
+    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+      ++t.landed;
+    } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      t.problems.push_back("child ended with status " + std::to_string(st));
+    }
+    const std::size_t before = t.problems.size();
+    const double t0 = seconds_now();
+    check(next, t);
+    check_seconds_ += seconds_now() - t0;
+    if (t.problems.size() == before) {
+      ++t.survived;
+    } else {
+      ++t.torn;
+    }
+  }
+
+  [[nodiscard]] std::uint64_t steps() const noexcept { return steps_; }
+  [[nodiscard]] double check_seconds() const noexcept { return check_seconds_; }
+
+  Tally run(std::uint64_t timed, std::uint64_t in_close) {
+    Tally t;
+    calibrate();
+    std::mt19937_64 rng(std::random_device{}());
+    std::uniform_real_distribution<double> u(0, 1);
+    // Stratified: one kill in each of `timed` equal slices of [0, 1.1 D], in random order.
+    std::vector<double> at;
+    for (std::uint64_t i = 0; i < timed; ++i) at.push_back((i + u(rng)) / timed * 1.1 * duration_);
+    std::shuffle(at.begin(), at.end(), rng);
+    std::cout << "[ crash ] " << label_ << ": uninterrupted write " << duration_ * 1e3
+              << " ms, close() " << close_duration_ * 1e3 << " ms\n";
+    for (double d : at) {
+      kill_point([&](const Child& c) { sleep_until(c.started + d); }, {}, t);
+    }
+    if (!sharded_) {
+      for (std::uint64_t i = 0; i < in_close; ++i) {
+        const double d = (i + u(rng)) / in_close * 1.2 * close_duration_;
+        kill_point(
+            [&](const Child& c) {
+              const double m = wait_marker(c);
+              if (m > 0) sleep_until(m + d);
+            },
+            {}, t);
+      }
+    }
+    // The child kills itself at the chosen call: wait for its pipe to close.
+    const auto until_exit = [](const Child& c) {
+      while (wait_marker(c) > 0) {
+      }
+    };
+    for (std::uint64_t n = 1; n <= steps_; ++n) {
+      kill_point(until_exit, {n, 0}, t);
+      kill_point(until_exit, {0, n}, t);
+    }
+    return t;
+  }
+
+ private:
+  void check(int next, Tally& t);
+
+  bool sharded_;
+  std::string label_;
+  ScratchDir dir_{"crash"};
+  Files expected_[2];
+  double duration_ = 0, close_duration_ = 0, check_seconds_ = 0;
+  std::uint64_t steps_ = 0;
+  int current_ = 0;
+  bool warned_threads_ = false;
+};
+
+const char* const kDest = "model.safetensors";
+const char* const kIndex = "model.safetensors.index.json";
+
+void CrashRun::check(int next, Tally& t) {
+  const auto fail = [&](const std::string& m) { t.problems.push_back(label_ + ": " + m); };
+  std::set<std::string> known;
+  for (const Files& f : expected_) {
+    for (const auto& [name, bytes] : f) known.insert(name);
+  }
+  std::map<std::string, int> holds;  // complete file -> its generation
+  for (const std::string& e : dir_.entries()) {
+    const std::string path = dir_.file(e);
+    const std::vector<std::byte> bytes = slurp(path);
+    if (known.count(e) != 0) {
+      if (e == kIndex) continue;  // the same text in both generations; checked below
+      int gen = -1;
+      for (int g : {next, current_}) {
+        if (gen < 0 && expected_[g].count(e) != 0 && expected_[g].at(e) == bytes) gen = g;
+      }
+      if (gen < 0) {
+        fail(e + " (" + std::to_string(bytes.size()) +
+             " bytes) equals neither generation: " + verify_file(path));
+        continue;
+      }
+      if (const std::string v = verify_file(path); !v.empty()) fail(v);
+      holds[e] = gen;
+      continue;
+    }
+    std::string base;
+    for (const std::string& k : known) {
+      if (is_hidden_temp_of(e, k)) base = k;
+    }
+    if (base.empty()) {
+      fail("unexpected file " + e);
+    } else if (expected_[next].count(base) != 0 && expected_[next].at(base) == bytes) {
+      ++t.hidden_complete;  // documented: a kill between link and rename
+    } else {
+      ++t.temp_left;
+      fail("temporary file left: " + e + " (" + std::to_string(bytes.size()) + " bytes)");
+    }
+    ::unlink(path.c_str());
+  }
+  if (!sharded_) {
+    if (holds.count(kDest) == 0) {
+      fail(std::string("no complete file at ") + kDest);
+    } else {
+      current_ = holds[kDest];
+    }
+    return;
+  }
+  if (std::find(known.begin(), known.end(), kIndex) == known.end()) {
+    fail("calibration saw no index");
+    return;
+  }
+  const std::string index = dir_.file(kIndex);
+  if (::access(index.c_str(), F_OK) != 0) {
+    ++t.no_index;  // by design after a kill between removing the old index and the new one
+    current_ = next;
+    return;
+  }
+  if (slurp(index) != expected_[next].at(kIndex)) fail("the index differs from the expected text");
+  if (const std::string v = verify_file(index); !v.empty()) fail("the index names a bad set: " + v);
+  std::set<int> gens;
+  for (const auto& [name, bytes] : expected_[next]) {
+    if (name == kIndex) continue;
+    if (holds.count(name) == 0) {
+      fail("the index names " + name + ", which is missing or incomplete");
+    } else {
+      gens.insert(holds[name]);
+    }
+  }
+  if (gens.size() != 1) {
+    fail("the index names shards of " + std::to_string(gens.size()) + " generations");
+  } else {
+    current_ = *gens.begin();
+  }
+}
+
+void report(const std::string& what, const Tally& t, double seconds) {
+  std::cout << "crash: kill points tried " << t.tried << ", survived " << t.survived << ", torn "
+            << t.torn << ", temp files left " << t.temp_left << "\n"
+            << "[ crash ] " << what << ": " << t.landed << " kills landed in a live child, "
+            << t.hidden_complete
+            << " complete hidden copies left by a kill between link and rename (documented), "
+            << t.no_index << " states without an index (documented), " << seconds << " s\n";
+  for (std::size_t i = 0; i < t.problems.size() && i < 20; ++i) {
+    std::cout << "[ crash ] problem: " << t.problems[i] << "\n";
+  }
+  ::testing::Test::RecordProperty("kill_points_tried", std::to_string(t.tried));
+  ::testing::Test::RecordProperty("kill_points_survived", std::to_string(t.survived));
+  ::testing::Test::RecordProperty("kills_landed", std::to_string(t.landed));
+  ::testing::Test::RecordProperty("torn", std::to_string(t.torn));
+  ::testing::Test::RecordProperty("temp_files_left", std::to_string(t.temp_left));
+  ::testing::Test::RecordProperty("hidden_complete_copies", std::to_string(t.hidden_complete));
+}
+
+void expect_clean(const Tally& t, std::uint64_t at_least) {
+  EXPECT_GE(t.tried, at_least);
+  EXPECT_EQ(t.survived, t.tried);
+  EXPECT_EQ(t.torn, 0U);
+  EXPECT_EQ(t.temp_left, 0U);
+  EXPECT_TRUE(t.problems.empty()) << t.problems.front();
+  // Most kills must hit a live child, or the test proves little.
+  EXPECT_GT(t.landed * 2, t.tried) << "only " << t.landed << " of " << t.tried << " kills landed";
+}
+
+std::uint64_t points() { return env_count("STSW_CRASH_POINTS", STSW_CRASH_DEFAULT_POINTS); }
+
+TEST(CrashConsistency, StreamWriterReplacingAFile) {
+  const double t0 = seconds_now();
+  const std::uint64_t timed = points() * 45 / 100, in_close = points() * 20 / 100;
+  CrashRun run(false, "single file");
+  const Tally t = run.run(timed, in_close);
+  report("single file (" + std::to_string(timed) + " timed, " + std::to_string(in_close) +
+             " in close, " + std::to_string(run.steps()) + " x 2 at file-system calls; checks " +
+             std::to_string(run.check_seconds()) + " s)",
+         t, seconds_now() - t0);
+  expect_clean(t, timed + in_close);
+}
+
+TEST(CrashConsistency, ShardedDumpReplacingASet) {
+  const double t0 = seconds_now();
+  const std::uint64_t timed = points() * 35 / 100;
+  CrashRun run(true, "sharded dump");
+  const Tally t = run.run(timed, 0);
+  report("sharded dump (" + std::to_string(timed) + " timed, " + std::to_string(run.steps()) +
+             " x 2 at file-system calls; checks " + std::to_string(run.check_seconds()) + " s)",
+         t, seconds_now() - t0);
+  expect_clean(t, timed);
+}
+
+}  // namespace
+}  // namespace stsw::reliability
