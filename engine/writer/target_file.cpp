@@ -14,6 +14,11 @@
 
 namespace stsw::writer {
 
+namespace {
+// Permission bits of new files (the umask applies): rw-r--r--, as the contract says.
+constexpr unsigned kFileMode = 0644;
+}  // namespace
+
 void split_path(const std::string& path, std::string& dir, std::string& base) {
   std::size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) {
@@ -53,14 +58,15 @@ TargetFile TargetFile::create(const std::string& path, IoMode mode, std::uint64_
   }
   t.dir_fd_ = ::open(t.dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (t.dir_fd_ < 0) throw errno_error(errno, "open directory of " + path);
+  // A symlink at `path` (even to a directory) is replaced by the rename, never followed.
   struct stat st {};
-  if (::fstatat(t.dir_fd_, t.base_.c_str(), &st, 0) == 0 && S_ISDIR(st.st_mode)) {
+  if (::fstatat(t.dir_fd_, t.base_.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
     throw Error(Errc::InvalidArgument, path + ": the path is a directory");
   }
 
   if (use_tmpfile) {
     try {
-      t.file_ = File::open(t.dir_, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666, mode);
+      t.file_ = File::open(t.dir_, O_TMPFILE | O_RDWR | O_CLOEXEC, kFileMode, mode);
       t.anonymous_ = true;
     } catch (const Error& e) {
       const int err = e.sys_errno();
@@ -71,8 +77,8 @@ TargetFile TargetFile::create(const std::string& path, IoMode mode, std::uint64_
     for (int attempt = 0;; ++attempt) {
       std::string name = hidden_temp_name(t.base_);
       try {
-        t.file_ = File::open(t.dir_ + "/" + name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0666,
-                             mode);
+        t.file_ =
+            File::open(t.dir_ + "/" + name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, kFileMode, mode);
         t.temp_name_ = std::move(name);
         break;
       } catch (const Error& e) {

@@ -20,6 +20,16 @@
 // `.<name>.stsw-*` next to `path`: the complete new file when the crash hit between the
 // link and the rename of close(), or the partial data when O_TMPFILE is unsupported.
 //
+// Paths and permissions. The temporary file is an O_TMPFILE, or a fresh random hidden name
+// created with O_CREAT | O_EXCL; close() links the O_TMPFILE to a fresh random hidden name
+// with linkat(), which never replaces an entry. So an entry planted at a temporary name (a
+// symlink, a file) is skipped and never followed, truncated or removed. close() then renames
+// over `path`: a symlink at `path` (to a file, to a directory, or dangling) is replaced by
+// the new regular file and its target is left untouched; a directory at `path` is refused
+// (InvalidArgument). The directory part of `path` is resolved as usual (symlinks in it are
+// followed). New files get mode 0644 minus the process umask; the mode, owner, ACLs and
+// extended attributes of a replaced file are not carried over.
+//
 // Errors. Usage errors (TensorOrder, LengthMismatch, UnknownTensor, InvalidState) reject the
 // call and leave the writer as it was. An I/O error (Io, NoSpace, with the path and the
 // offset) poisons the writer: every later call fails with it. abort() always works and
@@ -73,7 +83,7 @@ struct WriterOptions {
   // Most staging buffers this writer holds at once (>= 2 keeps the disk busy while the
   // next buffer fills); 0: the engine's pool size. An open writer keeps one partly filled
   // buffer between calls, so an engine must have more buffers than writers open on it at
-  // once (Engine::shared() has 8); otherwise open() and write_block() wait for a buffer
+  // once (Engine::shared() has 6); otherwise open() and write_block() wait for a buffer
   // that never comes back.
   unsigned buffer_count = 0;
 };
