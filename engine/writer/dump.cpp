@@ -140,6 +140,7 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
   std::atomic<std::size_t> next{0};
   std::mutex error_mu;
   std::exception_ptr error;
+  std::vector<char> written(shards.size(), 0);  // shards this call put in place
   auto worker = [&] {
     for (;;) {
       {
@@ -150,6 +151,8 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
       if (s >= shards.size()) return;
       try {
         write_file(tensors, shards[s], dir + "/" + names[s], options, wo);
+        std::lock_guard<std::mutex> lock(error_mu);
+        written[s] = 1;
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mu);
         if (!error) error = std::current_exception();
@@ -160,7 +163,17 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
   for (unsigned i = 1; i < parallel; ++i) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
+  // A failed set leaves nothing behind: no index names it, so its shards are only lost space
+  // (on a full disk, the space a retry needs).
+  const auto remove_written = [&] {
+    for (std::size_t s = 0; s < shards.size(); ++s) {
+      if (written[s]) ::unlink((dir + "/" + names[s]).c_str());
+    }
+  };
+  if (error) {
+    remove_written();
+    std::rethrow_exception(error);
+  }
 
   // Every shard is durable: now the index may point at them.
   std::vector<std::pair<std::string, std::string>> weight_map;
@@ -173,8 +186,13 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
     result.files.push_back(dir + "/" + names[s]);
   }
   const std::string index_path = dir + "/" + index_name;
-  write_small_file(index_path, writer::index_json(total, std::move(weight_map)),
-                   options.durable);
+  try {
+    write_small_file(index_path, writer::index_json(total, std::move(weight_map)),
+                     options.durable);
+  } catch (...) {
+    remove_written();
+    throw;
+  }
   result.index = index_path;
   return result;
 }

@@ -57,8 +57,10 @@ struct DumpResult {
 // "<stem>.safetensors.index.json" = {"metadata":{"total_size":...},"weight_map":{...}} is
 // written last, after every shard is durable. An index already at that name is removed
 // before the first shard is replaced, so a crash never leaves an index that points at
-// missing or rewritten data. Throws Error: those of plan_layout and StreamWriter, and
-// LengthMismatch when a view's data size differs from shape x dtype.
+// missing or rewritten data. When a shard or the index fails (NoSpace, Io), the shards this
+// call already put in place are removed, so a failed dump leaves no partial set. Throws
+// Error: those of plan_layout and StreamWriter, and LengthMismatch when a view's data size
+// differs from shape x dtype.
 DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
                 const DumpOptions& options = {});
 
