@@ -113,6 +113,7 @@ constexpr std::size_t kRecorded = 4096;
 std::atomic<std::uint64_t> g_count{0};
 std::uint64_t g_before = 0;
 std::uint64_t g_after = 0;
+int g_report_fd = -1;
 int g_names[kRecorded];
 
 #if defined(__x86_64__)
@@ -120,7 +121,24 @@ const int kTrapped[] = {SYS_fsync,    SYS_fdatasync, SYS_linkat,    SYS_link,
                         SYS_renameat, SYS_rename,    SYS_renameat2, SYS_unlinkat,
                         SYS_unlink,   SYS_ftruncate, SYS_fallocate, SYS_pwrite64};
 
-void die_now() { ::syscall(SYS_kill, ::getpid(), SIGKILL); }
+// Tells the parent which call the kill hit ("K<when><nr>;"), then SIGKILLs the process.
+void die_now(char when, long nr) {
+  if (g_report_fd >= 0) {
+    char msg[32];
+    int len = 0;
+    msg[len++] = 'K';
+    msg[len++] = when;
+    char digits[20];
+    int d = 0;
+    for (unsigned long v = static_cast<unsigned long>(nr); d == 0 || v != 0; v /= 10) {
+      digits[d++] = static_cast<char>('0' + v % 10);
+    }
+    while (d > 0) msg[len++] = digits[--d];
+    msg[len++] = ';';
+    (void)!::write(g_report_fd, msg, static_cast<std::size_t>(len));
+  }
+  ::syscall(SYS_kill, ::getpid(), SIGKILL);
+}
 
 void on_sigsys(int, siginfo_t* si, void* ctx) {
   const int saved = errno;
@@ -128,11 +146,11 @@ void on_sigsys(int, siginfo_t* si, void* ctx) {
   greg_t* r = uc->uc_mcontext.gregs;
   const std::uint64_t n = g_count.fetch_add(1) + 1;
   if (n <= kRecorded) g_names[n - 1] = si->si_syscall;
-  if (n == g_before) die_now();
+  if (n == g_before) die_now('<', si->si_syscall);
   const long rc =
       ::syscall(si->si_syscall, r[REG_RDI], r[REG_RSI], r[REG_RDX], r[REG_R10], r[REG_R8], kMagic);
   r[REG_RAX] = rc == -1 ? -errno : rc;
-  if (n == g_after) die_now();
+  if (n == g_after) die_now('>', si->si_syscall);
   errno = saved;
 }
 #endif
@@ -147,9 +165,10 @@ bool step_kill_supported() {
 #endif
 }
 
-bool install_step_kill(const StepKill& at) {
+bool install_step_kill(const StepKill& at, int report_fd) {
 #if defined(__x86_64__)
   g_count = 0;
+  g_report_fd = report_fd;
   g_before = at.before;
   g_after = at.after;
   struct sigaction sa {};
@@ -182,6 +201,7 @@ bool install_step_kill(const StepKill& at) {
   return ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
 #else
   (void)at;
+  (void)report_fd;
   return false;
 #endif
 }
@@ -189,9 +209,13 @@ bool install_step_kill(const StepKill& at) {
 std::uint64_t trapped_calls() { return g_count.load(); }
 
 std::string trapped_call_name(std::uint64_t n) {
-#if defined(__x86_64__)
   if (n == 0 || n > std::min<std::uint64_t>(g_count.load(), kRecorded)) return "";
-  switch (g_names[n - 1]) {
+  return syscall_label(g_names[n - 1]);
+}
+
+std::string syscall_label(long nr) {
+#if defined(__x86_64__)
+  switch (nr) {
     case SYS_fsync: return "fsync";
     case SYS_fdatasync: return "fdatasync";
     case SYS_linkat: return "linkat";
@@ -204,11 +228,10 @@ std::string trapped_call_name(std::uint64_t n) {
     case SYS_ftruncate: return "ftruncate";
     case SYS_fallocate: return "fallocate";
     case SYS_pwrite64: return "pwrite64";
-    default: return "syscall " + std::to_string(g_names[n - 1]);
+    default: return "syscall " + std::to_string(nr);
   }
 #else
-  (void)n;
-  return "";
+  return "syscall " + std::to_string(nr);
 #endif
 }
 

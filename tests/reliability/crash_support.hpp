@@ -58,13 +58,17 @@ struct StepKill {
 };
 [[nodiscard]] bool step_kill_supported();
 // Installs the filter in the calling (single-threaded, forked) process; threads created
-// later inherit it. Returns false when seccomp is refused.
-bool install_step_kill(const StepKill& at);
+// later inherit it. Before killing, the handler writes "K<c><nr>;" to `report_fd` (when
+// >= 0): c is '<' (before) or '>' (after), nr the syscall number. Returns false when
+// seccomp is refused.
+bool install_step_kill(const StepKill& at, int report_fd = -1);
 // Trapped calls counted so far (in the child that installed the filter).
 [[nodiscard]] std::uint64_t trapped_calls();
 // The name of the trapped call at 1-based position n of the last install (for reports),
 // "" beyond what was recorded (the first 4096 calls are recorded).
 [[nodiscard]] std::string trapped_call_name(std::uint64_t n);
+// "fsync", "linkat", ... for a syscall number.
+[[nodiscard]] std::string syscall_label(long nr);
 
 // A forked child. `body` runs in the child, which then _exits with 0, or with 3 after
 // printing an exception. The child gets a pipe's write end as `marker_fd` to signal the

@@ -221,6 +221,30 @@ TEST_P(FullFs, ShardedDumpFailsCleanlyWithNoSpace) {
   expect_space_back(before, "dump");
 }
 
+// Without root: a failure in the middle of a sharded dump (a directory where shard 2 goes)
+// also leaves no shard behind.
+TEST(DumpFailure, RemovesTheShardsItPutInPlace) {
+  for (const unsigned parallel : {1U, 3U}) {
+    ScratchDir dir("enospc");
+    ASSERT_EQ(::mkdir(dir.file("model-00002-of-00003.safetensors").c_str(), 0755), 0);
+    const std::vector<std::byte> a(3000, std::byte{1});
+    DumpOptions o;
+    o.engine = small_engine();
+    o.max_shard_size = 3000;
+    o.parallel_shards = parallel;
+    try {
+      (void)dump(
+          {{"a", DType::U8, {3000}, a}, {"b", DType::U8, {3000}, a}, {"c", DType::U8, {3000}, a}},
+          dir.file("model.safetensors"), o);
+      ADD_FAILURE() << "dump wrote over a directory";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::InvalidArgument) << e.what();
+    }
+    EXPECT_EQ(dir.entries(), std::vector<std::string>{"model-00002-of-00003.safetensors"})
+        << "parallel_shards " << parallel;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Reliability, FullFs,
                          ::testing::Values(FsKind::Tmpfs, FsKind::Ext4, FsKind::Ext2),
                          [](const auto& info) { return fs_name(info.param); });
