@@ -47,8 +47,24 @@ Header read_header(const File& file, std::uint64_t file_size, const ParseOptions
   return parse_header(text, file_size - 8 - n, options);
 }
 
+// Opened with O_NONBLOCK so that a FIFO (or a file replaced by one) cannot block open();
+// anything but a regular file is refused, then the flag is cleared.
+void require_regular(const File& f, const std::string& path) {
+  struct stat st {};
+  if (::fstat(f.fd(), &st) != 0) throw errno_error(errno, "fstat " + path);
+  if (S_ISDIR(st.st_mode)) throw errno_error(EISDIR, "open " + path);
+  if (!S_ISREG(st.st_mode)) throw Error(Errc::InvalidArgument, path + ": not a regular file");
+  for (const int fd : {f.fd(), f.buffered_fd()}) {
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+      throw errno_error(errno, "fcntl " + path);
+    }
+  }
+}
+
 File open_direct_twin(const Shard& shard) {
-  File f = File::open(shard.path, O_RDONLY | O_CLOEXEC, 0, IoMode::Direct);
+  File f = File::open(shard.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0, IoMode::Direct);
+  require_regular(f, shard.path);
   struct stat a {};
   struct stat b {};
   if (::fstat(shard.bfile.fd(), &a) != 0) throw errno_error(errno, "fstat " + shard.path);
@@ -69,7 +85,8 @@ const Mapping& Shard::mapping() const {
 std::shared_ptr<Shard> open_shard(const std::string& path, const ReaderOptions& options) {
   auto s = std::make_shared<Shard>();
   s->path = path;
-  s->bfile = File::open(path, O_RDONLY | O_CLOEXEC, 0, IoMode::Buffered);
+  s->bfile = File::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0, IoMode::Buffered);
+  require_regular(s->bfile, path);
   s->file_size = s->bfile.size();
   s->header = read_header(s->bfile, s->file_size,
                           ParseOptions{options.strict, options.allow_partial, path});

@@ -72,7 +72,8 @@ ShardIndex parse_index(std::string_view text, const std::string& source) {
 }
 
 std::string read_index_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO must not block open(); only regular files are read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw errno_error(errno, "open " + path);
   struct Closer {
     int fd;
@@ -80,6 +81,8 @@ std::string read_index_file(const std::string& path) {
   } closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0) throw errno_error(errno, "fstat " + path);
+  if (S_ISDIR(st.st_mode)) throw errno_error(EISDIR, "open " + path);
+  if (!S_ISREG(st.st_mode)) throw Error(Errc::InvalidArgument, path + ": not a regular file");
   if (static_cast<std::uint64_t>(st.st_size) > kMaxHeaderSize) {
     invalid(path, "the index is " + std::to_string(st.st_size) + " bytes, more than " +
                       std::to_string(kMaxHeaderSize));

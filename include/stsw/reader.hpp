@@ -17,9 +17,10 @@
 //
 // Errors. open() throws stsw::Error: the official error kind for a malformed file in strict
 // mode (messages name the file and, where known, the tensor), InvalidIndex for a bad
-// sharded index, Io for operating-system failures. Asynchronous calls never throw: their
-// future or callback carries the Error. CRC mismatches are Errc::CrcMismatch
-// "<file>: tensor 'w1' (expected 0x..., got 0x...)".
+// sharded index, Io for operating-system failures (EISDIR for a directory), InvalidArgument
+// for a path that is not a regular file (a FIFO is refused, never waited on). Asynchronous
+// calls never throw: their future or callback carries the Error. CRC mismatches are
+// Errc::CrcMismatch "<file>: tensor 'w1' (expected 0x..., got 0x...)".
 //
 // A file truncated or rewritten after open(). read_into, verify and for_each fail the
 // affected reads with Errc::Io (never SIGBUS): the engine reports "unexpected end of file"
