@@ -1,0 +1,338 @@
+#include "reliability/hostile_run.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "stsw/reader.hpp"
+#ifdef STSW_HOSTILE_CLI
+#include "cli/cli_runner.hpp"
+#endif
+
+namespace stsw::hostile {
+
+namespace fs = std::filesystem;
+
+std::shared_ptr<Engine> engine();
+
+namespace {
+
+void write_all(int fd, const char* p, std::size_t n, std::uint64_t& at) {
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(at));
+    if (w <= 0) throw errno_error(errno, "hostile: write");
+    p += w;
+    n -= static_cast<std::size_t>(w);
+    at += static_cast<std::uint64_t>(w);
+  }
+}
+
+void write_spec(const fs::path& dir, const FileSpec& f) {
+  const fs::path p = dir / f.name;
+  fs::create_directories(p.parent_path());
+  if (f.kind == FileSpec::Kind::Directory) {
+    fs::create_directory(p);
+    return;
+  }
+  if (f.kind == FileSpec::Kind::Fifo) {
+    if (::mkfifo(p.c_str(), 0600) != 0) throw errno_error(errno, "mkfifo " + p.string());
+    return;
+  }
+  const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw errno_error(errno, "open " + p.string());
+  std::uint64_t at = 0;
+  write_all(fd, f.head.data(), f.head.size(), at);
+  if (f.fill == '\0' && f.tail.empty()) {
+    at += f.fill_count;  // a hole
+    if (::ftruncate(fd, static_cast<off_t>(at)) != 0) throw errno_error(errno, "ftruncate");
+  } else {
+    const std::string chunk(std::min<std::uint64_t>(f.fill_count, 1 << 20), f.fill);
+    for (std::uint64_t left = f.fill_count; left > 0;) {
+      const std::size_t n = std::min<std::uint64_t>(left, chunk.size());
+      write_all(fd, chunk.data(), n, at);
+      left -= n;
+    }
+  }
+  write_all(fd, f.tail.data(), f.tail.size(), at);
+  ::close(fd);
+}
+
+// Peak resident memory (VmHWM) and its reset (Linux >= 4.0).
+std::uint64_t peak_rss() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+bool reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+  f.flush();
+  return static_cast<bool>(f);
+}
+
+ReaderOptions reader_options(bool strict, bool allow_partial) {
+  ReaderOptions ro;
+  ro.engine = engine();
+  ro.strict = strict;
+  ro.allow_partial = allow_partial;
+  return ro;
+}
+
+struct Outcome {
+  std::optional<Error> error;
+  bool opened = false;
+  bool passed = false;  // verify's verdict, when opened
+  std::size_t mismatched = 0;
+};
+
+// Opens `path`; when it opens: verify, then read_into of (up to 64) tensors, which must
+// agree with verify tensor by tensor.
+Outcome open_and_read(const std::string& path, const ReaderOptions& ro, std::uint64_t& tried,
+                      std::uint64_t& rejected, Tally& t) {
+  Outcome out;
+  ++tried;
+  std::optional<StreamReader> r;
+  try {
+    r.emplace(StreamReader::open(path, ro));
+  } catch (const Error& e) {
+    ++rejected;
+    out.error = e;
+    return out;
+  }
+  out.opened = true;
+  VerifyReport rep;
+  try {
+    ++t.verify;
+    rep = r->verify().get();
+  } catch (const Error& e) {
+    ADD_FAILURE() << "verify threw on an open file: " << e.what();
+    return out;
+  }
+  out.passed = rep.passed();
+  out.mismatched = rep.mismatched;
+  if (!rep.passed()) ++t.verify_mismatch;
+  EXPECT_EQ(rep.tensors.size(), r->size());
+  for (std::size_t i = 0; i < rep.tensors.size() && i < 64; ++i) {
+    const TensorCheck& c = rep.tensors[i];
+    if (c.nbytes > (std::uint64_t{64} << 20)) continue;
+    std::vector<std::byte> dst(c.nbytes);
+    std::optional<Errc> failed;
+    ++t.reads;
+    try {
+      r->read_into(c.name, dst).get();
+    } catch (const Error& e) {
+      failed = e.code();
+    }
+    const std::optional<Errc> want = c.status == TensorStatus::Mismatch ? Errc::CrcMismatch
+                                     : c.status == TensorStatus::Missing
+                                         ? std::optional<Errc>(Errc::Io)
+                                         : std::nullopt;
+    EXPECT_EQ(failed, want) << "read_into of '" << c.name << "' disagrees with verify ("
+                            << to_string(c.status) << ")";
+  }
+  return out;
+}
+
+#ifdef STSW_HOSTILE_CLI
+// The kind a failed open shows on stderr, "" when it opened.
+std::string kind_of(const Outcome& o) {
+  return o.error ? std::string(to_string(o.error->code())) : std::string();
+}
+
+void run_cli(const Case& c, const std::string& path, const std::string& dir, const Outcome& strict,
+             const Outcome& lenient, const Outcome& partial, Tally& t) {
+  const bool sharded = path.ends_with(".json");
+  // verify loads leniently without partial files; inspect allows them. Both report the
+  // strict error kind, except IncompleteFile.
+  const std::string verify_kind = lenient.error && lenient.error->code() == Errc::IncompleteFile
+                                      ? "IncompleteFile"
+                                      : kind_of(strict);
+  struct Cmd {
+    const char* name;
+    int want;  // -1: 0 or 2 (inspect of an index: its own loader)
+    std::string kind;
+    std::uint64_t& tried;
+    std::uint64_t& rejected;
+  };
+  Cmd cmds[] = {
+      {"inspect", sharded ? -1 : (partial.opened ? 0 : 2), kind_of(strict), t.cli_inspect,
+       t.cli_inspect_rejected},
+      {"verify", lenient.opened ? (lenient.passed ? 0 : 1) : 2, verify_kind, t.cli_verify,
+       t.cli_verify_rejected},
+  };
+  for (Cmd& cmd : cmds) {
+    SCOPED_TRACE(std::string("stsw ") + cmd.name);
+    ++cmd.tried;
+    const test::RunResult r =
+        test::run_stsw({cmd.name, path}, {.env = {{"STSW_LOG_LEVEL", "error"}}, .timeout_s = 60});
+    if (r.term_signal != 0 || r.timed_out) {
+      ++t.cli_crashes;
+      ADD_FAILURE() << "signal " << r.term_signal << (r.timed_out ? " (timed out)" : "") << "\n"
+                    << r.err;
+      continue;
+    }
+    if (r.exit_code == 2) ++cmd.rejected;
+    EXPECT_EQ((r.out + r.err).find('\x1b'), std::string::npos) << "raw escape byte in output";
+    if (cmd.want >= 0) {
+      EXPECT_EQ(r.exit_code, cmd.want) << r.err;
+    } else {
+      EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 2) << r.exit_code << r.err;
+    }
+    if (r.exit_code != 2) continue;
+    EXPECT_EQ(test::line_count(r.err), 1U) << r.err;
+    const std::string prefix = std::string("stsw ") + cmd.name + ": ";
+    EXPECT_EQ(r.err.rfind(prefix, 0), 0U) << r.err;
+    if (!sharded || std::string(cmd.name) == "verify") {
+      EXPECT_EQ(r.err.rfind(prefix + cmd.kind + ": ", 0), 0U) << "expected " << cmd.kind << "\n"
+                                                              << r.err;
+    }
+    EXPECT_NE(r.err.find(sharded ? dir : path), std::string::npos) << "file not named: " << r.err;
+  }
+  (void)c;
+}
+#endif
+
+}  // namespace
+
+std::shared_ptr<Engine> engine() {
+  // Small staging pool: io_uring pins registered buffers, and fork() (the CLI runs)
+  // copies pinned pages eagerly, so a 64 MiB pool would cost every CLI run ~50 ms.
+  static const std::shared_ptr<Engine> e =
+      Engine::create({.chunk_size = 1 << 20, .queue_depth = 4, .buffer_count = 4});
+  return e;
+}
+
+bool cli_available() {
+#ifdef STSW_HOSTILE_CLI
+  return fs::exists(test::stsw_binary());
+#else
+  return false;
+#endif
+}
+
+void run_case(const Case& c, const std::string& root, Tally& t, const RunOptions& o) {
+  SCOPED_TRACE(c.family + "/" + c.name);
+  const auto t0 = std::chrono::steady_clock::now();
+  const fs::path dir = fs::path(root) / c.name;
+  fs::create_directories(dir);
+  for (const FileSpec& f : c.files) write_spec(dir, f);
+  const std::string path = (dir / c.open_name()).string();
+  const bool sharded = path.ends_with(".json");
+  ++t.files;
+
+  const bool measure = c.memory_bound > 0 && reset_peak_rss();
+  const std::uint64_t before = measure ? peak_rss() : 0;
+  const Outcome strict =
+      open_and_read(path, reader_options(true, false), t.open_strict, t.open_strict_rejected, t);
+  // 100 MB cases run strictly only (to keep the suite fast): none of them needs a
+  // lenient allowance, so the lenient readings would be the same.
+  const Outcome lenient = c.big ? strict
+                                : open_and_read(path, reader_options(false, false), t.open_lenient,
+                                                t.open_lenient_rejected, t);
+  const Outcome partial = c.big ? strict
+                                : open_and_read(path, reader_options(false, true), t.open_partial,
+                                                t.open_partial_rejected, t);
+  if (measure) {
+    const std::uint64_t growth = peak_rss() - before;
+    t.peak_rss_growth_max = std::max(t.peak_rss_growth_max, growth);
+    EXPECT_LE(growth, c.memory_bound) << "peak RSS grew by " << growth << " bytes";
+  }
+  if (strict.error) ++t.rejected;
+
+  // Every refusal names the file (a sharded set: its directory) and, for a single file,
+  // is a format kind, never an I/O error.
+  for (const Outcome* out : {&strict, &lenient, &partial}) {
+    if (!out->error) continue;
+    EXPECT_NE(out->error->message().find(sharded ? dir.string() : path), std::string::npos)
+        << out->error->what();
+    if (!sharded) {
+      EXPECT_NE(out->error->code(), Errc::Io) << out->error->what();
+    }
+  }
+  if (strict.opened) {
+    EXPECT_TRUE(lenient.opened) << "strict opened, lenient refused";
+  }
+  if (lenient.opened) {
+    EXPECT_TRUE(partial.opened) << "lenient opened, partial refused";
+  }
+
+  switch (c.expect) {
+    case Expect::Exact:
+      ASSERT_TRUE(strict.error.has_value()) << "accepted";
+      EXPECT_EQ(to_string(strict.error->code()), to_string(*c.code)) << strict.error->what();
+      if (c.lenient_code) {
+        ASSERT_TRUE(lenient.error.has_value()) << "lenient accepted";
+        EXPECT_EQ(to_string(lenient.error->code()), to_string(*c.lenient_code))
+            << lenient.error->what();
+      }
+      break;
+    case Expect::AnyError: EXPECT_TRUE(strict.error.has_value()) << "accepted"; break;
+    case Expect::ErrorOrOpen: break;
+    case Expect::Opens:
+      ASSERT_TRUE(strict.opened) << (strict.error ? strict.error->what() : "");
+      EXPECT_EQ(strict.mismatched, c.mismatches);
+      break;
+  }
+
+#ifdef STSW_HOSTILE_CLI
+  if (o.cli && c.cli && cli_available())
+    run_cli(c, path, dir.string(), strict, lenient, partial, t);
+#else
+  (void)o;
+#endif
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (std::getenv("STSW_HOSTILE_VERBOSE") != nullptr) {
+    std::printf("  %s/%s: %.3f s, peak RSS growth %llu KiB\n", c.family.c_str(), c.name.c_str(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                static_cast<unsigned long long>(measure ? (peak_rss() - before) >> 10 : 0));
+  }
+}
+
+Tally& Tally::operator+=(const Tally& o) {
+  files += o.files;
+  rejected += o.rejected;
+  open_strict += o.open_strict;
+  open_strict_rejected += o.open_strict_rejected;
+  open_lenient += o.open_lenient;
+  open_lenient_rejected += o.open_lenient_rejected;
+  open_partial += o.open_partial;
+  open_partial_rejected += o.open_partial_rejected;
+  verify += o.verify;
+  verify_mismatch += o.verify_mismatch;
+  reads += o.reads;
+  cli_inspect += o.cli_inspect;
+  cli_inspect_rejected += o.cli_inspect_rejected;
+  cli_verify += o.cli_verify;
+  cli_verify_rejected += o.cli_verify_rejected;
+  cli_crashes += o.cli_crashes;
+  peak_rss_growth_max = std::max(peak_rss_growth_max, o.peak_rss_growth_max);
+  return *this;
+}
+
+std::string Tally::report(const std::string& what) const {
+  std::ostringstream s;
+  s << "hostile" << (what.empty() ? "" : "[" + what + "]") << ": files tried " << files
+    << ", rejected " << rejected << ", crashes " << cli_crashes << " (open strict "
+    << open_strict_rejected << "/" << open_strict << " rejected, lenient " << open_lenient_rejected
+    << "/" << open_lenient << ", partial " << open_partial_rejected << "/" << open_partial
+    << "; verify runs " << verify << " (" << verify_mismatch << " not passed); read_into " << reads
+    << "; cli inspect " << cli_inspect_rejected << "/" << cli_inspect << " exit 2, cli verify "
+    << cli_verify_rejected << "/" << cli_verify << " exit 2; max peak RSS growth "
+    << (peak_rss_growth_max >> 20) << " MiB)";
+  return s.str();
+}
+
+}  // namespace stsw::hostile
