@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import struct
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus")
@@ -104,6 +105,76 @@ SEEDS = {
 }
 
 
+# Seeds of the whole-file fuzzer (tests/fuzz/corpus_file/): real files with checksums,
+# data large enough to take several 16 KiB engine chunks, and the usual breakages of
+# such files (bad CRC, cut short, Python stsw holes, partial files).
+def data_of(n, seed):
+    return bytes((i * 131 + seed) % 251 for i in range(n))
+
+
+def crc_file(tensors, align=8, pad_to=0, extra="", crc=True, metadata=None, bad_crc=()):
+    """tensors: (name, dtype, shape, nbytes). Returns a complete file."""
+    entries, blobs, offset = [], [], 0
+    for i, (name, dtype, shape, nbytes) in enumerate(tensors):
+        blob = data_of(nbytes, i + 1)
+        c = zlib.crc32(blob) ^ (1 if name in bad_crc else 0)
+        entries.append(entry(name, dtype, shape, offset, offset + nbytes,
+                             ',"crc32":%d' % c if crc else ""))
+        blobs.append(blob)
+        offset += nbytes
+        if pad_to:
+            pad = (-offset) % pad_to
+            blobs.append(bytes(pad))
+            offset += pad
+    head = "{" + extra
+    if metadata is not None:
+        head += '"__metadata__":' + json.dumps(metadata, separators=(",", ":")) + ","
+    header = (head + ",".join(entries) + "}").encode()
+    header += b" " * ((-(8 + len(header))) % align)
+    return struct.pack("<Q", len(header)) + header + b"".join(blobs)
+
+
+MIXED = [("big", "F32", [3, 4096], 49152), ("h", "BF16", [7], 14), ("s", "I64", [], 8),
+         ("z", "U8", [0], 0), ("b", "BOOL", [5], 5)]
+
+FILE_SEEDS = {
+    "ok_mixed_crc": crc_file(MIXED, metadata={"format": "pt"}),
+    "ok_mixed_aligned_4096": crc_file(MIXED, align=4096),
+    "ok_no_crc": crc_file(MIXED[1:], crc=False),
+    "ok_one_chunk_exact": crc_file([("c", "U8", [16384], 16384)]),
+    "ok_chunk_plus_one": crc_file([("c", "U8", [16385], 16385), ("d", "U8", [1], 1)]),
+    "ok_many_small": crc_file([("t%02d" % i, "U8", [i], i) for i in range(40)]),
+    "ok_empty": crc_file([]),
+    "ok_zero_sizes": crc_file([("a", "F32", [0, 3], 0), ("b", "U8", [0], 0)]),
+    "mismatch_first": crc_file(MIXED, bad_crc=("big",)),
+    "mismatch_last": crc_file(MIXED, bad_crc=("b",)),
+    "mismatch_all": crc_file(MIXED[1:], bad_crc=tuple(t[0] for t in MIXED)),
+    "lenient_python_holes": crc_file(MIXED[1:], pad_to=64, extra='"__version__":"1.0",', align=64),
+    "lenient_trailing": crc_file(MIXED[1:]) + bytes(100),
+    "err_cut_in_data": crc_file(MIXED)[:-1000],
+    "err_cut_in_header": crc_file(MIXED)[:40],
+    "err_crc_field_range": crc_file([("w", "U8", [2], 2)], crc=False).replace(b'[0,2]', b'[0,2],"crc32":-1'),
+}
+# Python stsw partial files: marked incomplete, cut inside and after a tensor.
+_partial = crc_file(MIXED[1:], pad_to=64, extra='"__version__":"1.0","__incomplete__":true,', align=64)
+FILE_SEEDS["partial_cut_mid"] = _partial[:len(_partial) - 70]
+FILE_SEEDS["partial_header_only"] = _partial[:struct.unpack("<Q", _partial[:8])[0] + 8]
+FILE_SEEDS["partial_whole"] = _partial
+
+
+def write_file_seeds():
+    out = os.path.join(HERE, "corpus_file")
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    os.makedirs(out)
+    for name, data in FILE_SEEDS.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+    total = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
+    print("corpus_file: %d files, %d bytes" % (len(os.listdir(out)), total))
+    assert total < 600_000
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -119,6 +190,7 @@ def main():
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print("%d files, %d bytes" % (len(os.listdir(OUT)), total))
     assert total < 200_000
+    write_file_seeds()
 
 
 if __name__ == "__main__":
