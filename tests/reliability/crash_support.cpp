@@ -66,11 +66,25 @@ std::vector<std::byte> seeded_bytes(std::size_t n, std::uint32_t seed) {
 }
 
 std::vector<std::byte> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + path);
-  std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> out(raw.size());
-  std::memcpy(out.data(), raw.data(), raw.size());
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  std::vector<std::byte> out;
+  if (::fstat(fd, &st) == 0) out.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t done = 0;
+  for (;;) {
+    if (done == out.size()) out.resize(out.size() + 4096);  // grew since fstat
+    const ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  out.resize(done);
   return out;
 }
 
@@ -308,11 +322,11 @@ std::shared_ptr<Engine> check_engine() {
   return Engine::create(o);
 }
 
-std::string verify_file(const std::string& path) {
+std::string verify_file(const std::string& path, std::shared_ptr<Engine> engine) {
   try {
     ReaderOptions o;
     o.strict = true;
-    o.engine = check_engine();
+    o.engine = engine ? std::move(engine) : check_engine();
     StreamReader r = StreamReader::open(path, o);
     std::size_t tensors = 0;
     for (std::size_t s = 0; s < r.shards().size(); ++s) {

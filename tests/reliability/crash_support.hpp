@@ -94,7 +94,8 @@ void sleep_until(double t);
 
 // Strict check of one safetensors file: opened with the official loader's rules, every
 // tensor has a crc32 and verify() finds all of them correct. Returns "" when complete and
-// valid, else a description of what is wrong.
-[[nodiscard]] std::string verify_file(const std::string& path);
+// valid, else a description of what is wrong. Null `engine`: a fresh check_engine().
+[[nodiscard]] std::string verify_file(const std::string& path,
+                                      std::shared_ptr<Engine> engine = nullptr);
 
 }  // namespace stsw::reliability

@@ -306,7 +306,8 @@ void CrashRun::check(int next, const std::string& desc, Tally& t) {
   for (const Files& f : expected_) {
     for (const auto& [name, bytes] : f) known.insert(name);
   }
-  std::map<std::string, int> holds;  // complete file -> its generation
+  std::map<std::string, int> holds;                       // complete file -> its generation
+  const std::shared_ptr<Engine> engine = check_engine();  // gone when the check ends
   for (const std::string& e : dir_.entries()) {
     const std::string path = dir_.file(e);
     const std::vector<std::byte> bytes = slurp(path);
@@ -318,10 +319,10 @@ void CrashRun::check(int next, const std::string& desc, Tally& t) {
       }
       if (gen < 0) {
         fail(e + " (" + std::to_string(bytes.size()) +
-             " bytes) equals neither generation: " + verify_file(path));
+             " bytes) equals neither generation: " + verify_file(path, engine));
         continue;
       }
-      if (const std::string v = verify_file(path); !v.empty()) fail(v);
+      if (const std::string v = verify_file(path, engine); !v.empty()) fail(v);
       holds[e] = gen;
       continue;
     }
@@ -364,7 +365,8 @@ void CrashRun::check(int next, const std::string& desc, Tally& t) {
     return;
   }
   if (slurp(index) != expected_[next].at(kIndex)) fail("the index differs from the expected text");
-  if (const std::string v = verify_file(index); !v.empty()) fail("the index names a bad set: " + v);
+  if (const std::string v = verify_file(index, engine); !v.empty())
+    fail("the index names a bad set: " + v);
   std::set<int> gens;
   for (const auto& [name, bytes] : expected_[next]) {
     if (name == kIndex) continue;
