@@ -39,12 +39,15 @@ auto initiate(CompletionToken&& token, Start&& start) {
         auto state = std::make_shared<State>(
             State{std::move(handler), boost::asio::make_work_guard(executor)});
         start_fn([state](std::exception_ptr error, Args... args) {
-          auto ex = state->work.get_executor();
+          // The work guard is released here, after dispatch returned, not in the handler:
+          // otherwise run()/join() could return, and the context be destroyed, while this
+          // (engine) thread is still inside the executor's post (found by TSan).
+          auto work = std::move(state->work);
           boost::asio::dispatch(
-              ex, [state, error, tup = std::make_tuple(std::move(args)...)]() mutable {
+              work.get_executor(),
+              [state, error, tup = std::make_tuple(std::move(args)...)]() mutable {
                 std::apply([&](auto&&... a) { std::move(state->handler)(error, std::move(a)...); },
                            std::move(tup));
-                state->work.reset();
               });
         });
       },
