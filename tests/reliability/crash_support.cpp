@@ -196,6 +196,14 @@ bool install_step_kill(const StepKill& at, int report_fd) {
   f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0));
   f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
   f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
+  if (at.deny_tmpfile) {  // openat(..., flags with __O_TMPFILE, ...) -> EOPNOTSUPP
+    constexpr unsigned kTmpfileBit = O_TMPFILE & ~O_DIRECTORY;
+    f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 0, 3));
+    f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[2])));
+    f.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, kTmpfileBit, 0, 1));
+    f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EOPNOTSUPP));
+    f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
+  }
   const std::size_t n = std::size(kTrapped);
   for (std::size_t i = 0; i < n; ++i) {
     // Jump over the remaining comparisons and the ALLOW to the magic check.

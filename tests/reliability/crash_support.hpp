@@ -55,6 +55,9 @@ class ScratchDir {
 struct StepKill {
   std::uint64_t before = 0;  // kill before the n-th trapped call (1-based; 0: never)
   std::uint64_t after = 0;   // kill right after the n-th trapped call returns (0: never)
+  // Make open(O_TMPFILE) fail with EOPNOTSUPP, as on file systems without it, so the writer
+  // takes its hidden-name fallback.
+  bool deny_tmpfile = false;
 };
 [[nodiscard]] bool step_kill_supported();
 // Installs the filter in the calling (single-threaded, forked) process; threads created
