@@ -28,7 +28,7 @@ struct RawOptions {
   unsigned reps = 3;
   std::string chunk = "8MiB";
   unsigned qd = 8;
-  unsigned buffers = 8;
+  unsigned buffers = 6;
   unsigned workers = 1;
   std::string backend = "auto";
   std::string io_mode = "auto";

@@ -49,7 +49,7 @@ struct BenchConfig {
   // Engine and file settings for stsw and, where they apply, fio.
   std::size_t chunk_size = std::size_t{8} << 20;
   unsigned queue_depth = 8;
-  unsigned buffer_count = 8;
+  unsigned buffer_count = 6;
   unsigned worker_threads = 1;
   BackendKind backend = BackendKind::Auto;
   IoMode io_mode = IoMode::Auto;
