@@ -78,10 +78,13 @@ void Transfer::piece_done(Slot& s, std::exception_ptr err, bool from_io) noexcep
     }
     make_idle_locked(s);
     list = pump_locked();  // the idle stack is LIFO: s comes first, with its buffer
-    if (s.idle) spare = std::move(s.staging);
+    if (s.idle && s.staging) {
+      spare = std::move(s.staging);
+      ++active_;  // released by settle(): the transfer finishes after the buffer is back
+    }
     fin = finishing_locked();
   }
-  settle(list, std::move(spare), fin ? this : nullptr);
+  settle(list, std::move(spare), fin ? this : nullptr, this);
 }
 
 void Transfer::buffer_arrived(Slot& s, StagingBuffer buffer) noexcept {
@@ -102,15 +105,30 @@ void Transfer::buffer_arrived(Slot& s, StagingBuffer buffer) noexcept {
     } else {
       --in_io_;
       make_idle_locked(s);
-      spare = std::move(s.staging);
+      if (s.staging) {
+        spare = std::move(s.staging);
+        ++active_;  // released by settle(), as in piece_done()
+      }
     }
     fin = finishing_locked();
   }
-  settle(list, std::move(spare), fin ? this : nullptr);
+  settle(list, std::move(spare), fin ? this : nullptr, this);
 }
 
-void Transfer::settle(Slot* list, StagingBuffer spare, Transfer* finisher) noexcept {
-  spare.reset();
+void Transfer::settle(Slot* list, StagingBuffer spare, Transfer* finisher,
+                      Transfer* holder) noexcept {
+  if (spare) {
+    // The buffer goes back to the pool before the transfer can finish, so that a caller
+    // whose future is ready finds the pool full again.
+    spare.reset();
+    bool fin = false;
+    {
+      std::lock_guard lock(holder->mu_);
+      --holder->active_;
+      fin = holder->finishing_locked();
+    }
+    if (fin) finisher = holder;
+  }
   while (list != nullptr) {
     Slot* next = list->link;  // read first: once submitted, the slot may be reused at once
     list->owner->submit(*list);

@@ -89,10 +89,13 @@ class Transfer final : public WorkItem {
   void cancel_waiters_locked() noexcept;
   [[nodiscard]] bool finishing_locked() noexcept;
   [[nodiscard]] bool more_locked() const noexcept { return !error_ && cursor_ < end_; }
-  // After the lock is released: return a spare buffer, submit `list`, finish when
-  // `finisher` is set. Static: unless a slot of `list` is still to be submitted or this
-  // thread is the finisher, the transfer may already be gone (another thread finished it).
-  static void settle(Slot* list, StagingBuffer spare, Transfer* finisher) noexcept;
+  // After the lock is released: return a spare buffer (which `holder` counted in
+  // active_, so it cannot finish before the buffer is back), submit `list`, finish when
+  // `finisher` is set or the release made `holder` finish. Static: unless a slot of
+  // `list` is still to be submitted, a spare is held, or this thread is the finisher,
+  // the transfer may already be gone (another thread finished it).
+  static void settle(Slot* list, StagingBuffer spare, Transfer* finisher,
+                     Transfer* holder = nullptr) noexcept;
   void finish() noexcept;
 
   Core& core_;
