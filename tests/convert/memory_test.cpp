@@ -6,6 +6,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 #include "convert/test_support.hpp"
@@ -117,8 +120,11 @@ void write_sparse_zip(const std::string& path,
 
 TEST(ConvertMemory, PeakRssDoesNotFollowTheCheckpointSize) {
   cvt::test::TempDir dir;
-  constexpr std::uint64_t kBig = std::uint64_t{1} << 30;  // 1 GiB contiguous
-  constexpr std::uint64_t kSide = 8192;                   // 256 MiB transposed
+  // 1 GiB contiguous by default; STSW_CONVERT_RSS_GIB=N makes it N GiB (soak runs).
+  const char* gib = std::getenv("STSW_CONVERT_RSS_GIB");
+  const std::uint64_t kBig = std::uint64_t{gib != nullptr ? std::strtoull(gib, nullptr, 10) : 1}
+                             << 30;
+  constexpr std::uint64_t kSide = 8192;  // 256 MiB transposed
   Pickle p;
   p.proto(2).empty_dict().mark();
   p.str("big").tensor("FloatStorage", "0", kBig / 4, 0, {kBig / 4 / 4096, 4096}, {4096, 1});
