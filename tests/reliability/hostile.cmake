@@ -4,7 +4,7 @@ set(_hostile_sources
   hostile_test.cpp hostile_run.cpp hostile_corpus.cpp hostile_corpus_huge.cpp hostile_index.cpp)
 if(TARGET stsw_cli)
   stsw_add_test(NAME reliability_hostile_test
-    SOURCES ${_hostile_sources} ../cli/cli_runner.cpp
+    SOURCES ${_hostile_sources} hostile_cli.cpp ../cli/cli_runner.cpp
     LABELS reliability
     LIBS util
     TIMEOUT 300)
