@@ -1,6 +1,6 @@
 # Crash consistency (SIGKILL at timed moments, inside close() and at every file-system call),
 # security of paths, real full file systems (tmpfs / loop ext4, root only).
-add_library(stsw_crash_support STATIC crash_support.cpp)
+add_library(stsw_crash_support STATIC crash_support.cpp crash_writers.cpp)
 target_link_libraries(stsw_crash_support PUBLIC stsw::stsw)
 target_include_directories(stsw_crash_support PRIVATE ${PROJECT_SOURCE_DIR}/engine
   ${CMAKE_CURRENT_SOURCE_DIR}/..)

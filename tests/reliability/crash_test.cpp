@@ -29,6 +29,7 @@
 #include <sstream>
 
 #include "reliability/crash_support.hpp"
+#include "reliability/crash_writers.hpp"
 #include "stsw/dump.hpp"
 #include "stsw/tensor_meta.hpp"
 #include "stsw/writer.hpp"
@@ -46,8 +47,6 @@ namespace {
 
 using Files = std::map<std::string, std::vector<std::byte>>;  // name -> expected bytes
 
-constexpr std::size_t kChunk = 256 * 1024;
-
 struct Tally {
   std::uint64_t tried = 0, survived = 0, landed = 0, torn = 0, temp_left = 0;
   std::uint64_t hidden_complete = 0, no_index = 0, hidden_fallback = 0;
@@ -60,75 +59,6 @@ struct Tally {
     problems.insert(problems.end(), o.problems.begin(), o.problems.end());
   }
 };
-
-// ---- the two writers ----------------------------------------------------------------------
-
-std::vector<TensorSpec> generation_specs(int gen, bool sharded) {
-  if (sharded) {  // the same layout in both generations: the same shard names
-    std::vector<TensorSpec> s;
-    for (std::uint64_t i = 0; i < 6; ++i) {
-      s.push_back({"layer." + std::to_string(i) + ".w", DType::F32, {80 * 1024 + 7 * i}});
-    }
-    s.push_back({"bias", DType::BF16, {4097}});
-    return s;
-  }
-  std::vector<TensorSpec> s = {{"embed", DType::BF16, {256, 1024}},
-                               {"norm", DType::F32, {4099}},
-                               {"scalar", DType::F64, {}},
-                               {"empty", DType::U8, {0}},
-                               {"head", DType::U8, {(1U << 20) + 123}}};
-  if (gen == 1) s.push_back({"extra", DType::I32, {50000}});  // a different size
-  return s;
-}
-
-std::vector<std::byte> tensor_bytes(const TensorSpec& t, int gen) {
-  return seeded_bytes(byte_size(t.dtype, t.shape).value(),
-                      static_cast<std::uint32_t>(gen * 1000 + t.name.size() * 31 +
-                                                 static_cast<unsigned char>(t.name[0])));
-}
-
-WriterOptions child_writer_options(int gen) {
-  WriterOptions o;
-  o.chunk_size = kChunk;  // a private engine: many requests per file, fast start
-  o.buffer_count = 4;
-  o.metadata = Metadata{{"generation", std::to_string(gen)}};
-  return o;
-}
-
-// Child: StreamWriter replacing model.safetensors; signals the marker before close().
-void write_single(const std::string& dir, int gen, int marker_fd) {
-  const std::vector<TensorSpec> specs = generation_specs(gen, false);
-  const Layout layout = plan_layout(specs, LayoutOrder::Keep);
-  std::map<std::string, std::vector<std::byte>> data;
-  for (const TensorSpec& t : specs) data[t.name] = tensor_bytes(t, gen);
-  auto w =
-      StreamWriter::open(dir + "/model.safetensors", layout.tensors, child_writer_options(gen));
-  for (const TensorMeta& t : layout.tensors) {
-    const auto& b = data.at(t.name);
-    for (std::size_t off = 0; off < b.size(); off += kChunk) {
-      w.write_block(t.name, std::span(b).subspan(off, std::min(kChunk, b.size() - off))).get();
-    }
-  }
-  if (::write(marker_fd, "c", 1) != 1) throw std::runtime_error("marker write failed");
-  w.close().get();
-}
-
-// Child: dump into three shards plus the index, replacing the previous set.
-void write_sharded(const std::string& dir, int gen, int /*marker_fd*/) {
-  const std::vector<TensorSpec> specs = generation_specs(gen, true);
-  std::vector<std::vector<std::byte>> data;
-  std::vector<TensorView> views;
-  for (const TensorSpec& t : specs) data.push_back(tensor_bytes(t, gen));
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    views.push_back({specs[i].name, specs[i].dtype, specs[i].shape, data[i]});
-  }
-  DumpOptions o;
-  static_cast<WriterOptions&>(o) = child_writer_options(gen);
-  o.metadata.reset();  // shards get {"format": "pt"}
-  o.order = LayoutOrder::Keep;
-  o.max_shard_size = 700 * 1024;  // three shards of two tensors, the last with "bias"
-  (void)dump(views, dir + "/model.safetensors", o);
-}
 
 // ---- the scenario driver ------------------------------------------------------------------
 
