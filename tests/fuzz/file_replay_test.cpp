@@ -33,6 +33,12 @@ TEST(FileFuzzReplay, FileCorpus) {
   EXPECT_GE(replay(fs::path(STSW_SOURCE_DIR) / "tests/fuzz/corpus_file"), 15U);
 }
 
+// Inputs the file fuzzer found (a libFuzzer merge of a campaign's corpus, inputs up to
+// 1 KiB that added coverage beyond the seeds): regression coverage under gcc.
+TEST(FileFuzzReplay, FoundCorpus) {
+  EXPECT_GE(replay(fs::path(STSW_SOURCE_DIR) / "tests/fuzz/corpus_file_found"), 100U);
+}
+
 TEST(FileFuzzReplay, HeaderCorpus) {
   EXPECT_GE(replay(fs::path(STSW_SOURCE_DIR) / "tests/fuzz/corpus"), 40U);
 }
