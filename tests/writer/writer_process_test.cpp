@@ -156,8 +156,8 @@ TEST(WriterRssChild, LargeFileInBoundedMemory) {
   const WriterStats s = w.stats();
   std::cout << "[ rss ] " << total / (1 << 20) << " MiB at " << s.mb_per_s << " MB/s, peak RSS "
             << s.peak_rss_bytes / (1 << 20) << " MiB\n";
-#if defined(STSW_ASAN)
-  std::cout << "[ rss ] bound not checked under AddressSanitizer (shadow memory, quarantine)\n";
+#if defined(STSW_ASAN) || defined(STSW_TSAN)
+  std::cout << "[ rss ] bound not checked under a sanitizer (shadow memory, quarantine)\n";
 #else
   EXPECT_LT(s.peak_rss_bytes, 100U * 1000 * 1000);
 #endif
