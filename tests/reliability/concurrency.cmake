@@ -7,6 +7,7 @@ stsw_add_test(NAME reliability_conc_tests
     conc_reader_test.cpp
     conc_writer_test.cpp
     conc_asio_test.cpp
+    conc_mixed_test.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/../reader/reader_test_support.cpp
     ${CMAKE_CURRENT_SOURCE_DIR}/../writer/writer_test_support.cpp
   LABELS reliability
