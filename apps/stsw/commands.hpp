@@ -30,11 +30,7 @@ Command register_bench(CLI::App& parent);     // cmd_bench.cpp
 // Subcommands in the order `stsw --help` lists them. New subcommands (convert, bench):
 // one line each here.
 inline constexpr Registrar kCommands[] = {
-    &register_inspect,
-    &register_verify,
-    &register_selftest,
-    &register_convert,
-    &register_bench,
+    &register_inspect, &register_verify, &register_selftest, &register_convert, &register_bench,
 };
 
 }  // namespace stsw::cli

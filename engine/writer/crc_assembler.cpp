@@ -27,8 +27,6 @@ void CrcAssembler::drain() {
   while (tensor_ < ends_.size() && ends_[tensor_] <= cursor_) ++tensor_;
 }
 
-bool CrcAssembler::complete() const noexcept {
-  return ends_.empty() || cursor_ >= ends_.back();
-}
+bool CrcAssembler::complete() const noexcept { return ends_.empty() || cursor_ >= ends_.back(); }
 
 }  // namespace stsw::writer

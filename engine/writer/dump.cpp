@@ -63,8 +63,8 @@ void write_small_file(const std::string& path, const std::string& text, bool dur
   writer::TargetFile t = writer::TargetFile::create(path, IoMode::Buffered, text.size());
   std::size_t done = 0;
   while (done < text.size()) {
-    const ssize_t n = ::pwrite(t.file().fd(), text.data() + done, text.size() - done,
-                               static_cast<off_t>(done));
+    const ssize_t n =
+        ::pwrite(t.file().fd(), text.data() + done, text.size() - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw errno_error(errno, "write " + path + " at offset " + std::to_string(done));
     done += static_cast<std::size_t>(n);
@@ -91,8 +91,8 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
   std::unordered_map<std::string_view, std::size_t> seen;  // shards are planned separately
   for (const TensorView& t : tensors) {
     if (!seen.emplace(t.name, sizes.size()).second) {
-      throw Error(Errc::DuplicateName, path + ": tensor " + codec::quote(t.name) +
-                                           " appears twice");
+      throw Error(Errc::DuplicateName,
+                  path + ": tensor " + codec::quote(t.name) + " appears twice");
     }
     const std::optional<std::uint64_t> n = byte_size(t.dtype, t.shape);
     if (n && *n != t.data.size()) {
@@ -122,7 +122,8 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
   if (!wo.metadata) wo.metadata = Metadata{{"format", "pt"}};
   const unsigned pool = wo.engine->options().buffer_count;
   const unsigned parallel = static_cast<unsigned>(std::clamp<std::size_t>(
-      options.parallel_shards, 1, std::max<std::size_t>(1, std::min<std::size_t>(shards.size(), pool))));
+      options.parallel_shards, 1,
+      std::max<std::size_t>(1, std::min<std::size_t>(shards.size(), pool))));
   if (parallel > 1) {
     // Together the writers must hold fewer buffers than the pool, or they could wait on
     // each other forever.
@@ -187,8 +188,7 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
   }
   const std::string index_path = dir + "/" + index_name;
   try {
-    write_small_file(index_path, writer::index_json(total, std::move(weight_map)),
-                     options.durable);
+    write_small_file(index_path, writer::index_json(total, std::move(weight_map)), options.durable);
   } catch (...) {
     remove_written();
     throw;

@@ -28,7 +28,7 @@ namespace stsw::writer {
 
 // The index: {"metadata": {"total_size": N}, "weight_map": {tensor: shard file, ...}}, keys
 // sorted by bytes, indented by two spaces like the ecosystem's writer, newline-terminated.
-[[nodiscard]] std::string index_json(
-    std::uint64_t total_size, std::vector<std::pair<std::string, std::string>> weight_map);
+[[nodiscard]] std::string index_json(std::uint64_t total_size,
+                                     std::vector<std::pair<std::string, std::string>> weight_map);
 
 }  // namespace stsw::writer

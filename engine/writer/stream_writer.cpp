@@ -133,7 +133,8 @@ WriterStats StreamWriter::Impl::stats() const {
   s.bytes_total = file_size_ - data_offset_;
   s.elapsed_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  if (s.elapsed_seconds > 0) s.mb_per_s = static_cast<double>(s.bytes_written) / 1e6 / s.elapsed_seconds;
+  if (s.elapsed_seconds > 0)
+    s.mb_per_s = static_cast<double>(s.bytes_written) / 1e6 / s.elapsed_seconds;
   if (s.bytes_written > 0 && s.elapsed_seconds > 0) {
     const double rate = static_cast<double>(s.bytes_written) / s.elapsed_seconds;
     s.eta_seconds = static_cast<double>(s.bytes_total - s.bytes_written) / rate;

@@ -17,8 +17,8 @@ class TargetFile {
   // (fallocate; skipped where unsupported). Throws Error: InvalidArgument when `path` is a
   // directory, Io / NoSpace naming the path otherwise. Nothing is left behind on failure.
   // `use_tmpfile` false skips O_TMPFILE (tests of the fallback).
-  [[nodiscard]] static TargetFile create(const std::string& path, IoMode mode,
-                                         std::uint64_t size, bool use_tmpfile = true);
+  [[nodiscard]] static TargetFile create(const std::string& path, IoMode mode, std::uint64_t size,
+                                         bool use_tmpfile = true);
   TargetFile(TargetFile&& other) noexcept;
   TargetFile& operator=(TargetFile&& other) noexcept;
   TargetFile(const TargetFile&) = delete;

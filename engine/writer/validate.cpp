@@ -58,17 +58,18 @@ void validate_metas(const std::vector<TensorMeta>& metas, std::string_view path)
                                            std::to_string(m.offset_begin));
     }
     if (m.nbytes() != *size) {
-      throw Error(Errc::TensorInvalidInfo, quoted(path, m) + ": data_offsets span " +
-                                               std::to_string(m.nbytes()) +
-                                               " bytes, shape x dtype needs " +
-                                               std::to_string(*size));
+      throw Error(Errc::TensorInvalidInfo,
+                  quoted(path, m) + ": data_offsets span " + std::to_string(m.nbytes()) +
+                      " bytes, shape x dtype needs " + std::to_string(*size));
     }
     if (m.offset_begin != expected_begin) {
       const char* what = m.offset_begin > expected_begin ? "leaves a hole" : "overlaps";
       throw Error(Errc::InvalidOffset, quoted(path, m) + ": begins at " +
-                                           std::to_string(m.offset_begin) + " but the previous "
-                                           "tensor ends at " + std::to_string(expected_begin) +
-                                           " (" + what + "; offsets must be contiguous in the "
+                                           std::to_string(m.offset_begin) +
+                                           " but the previous "
+                                           "tensor ends at " +
+                                           std::to_string(expected_begin) + " (" + what +
+                                           "; offsets must be contiguous in the "
                                            "order given)");
     }
     expected_begin = m.offset_end;
@@ -82,9 +83,8 @@ void validate_options(const WriterOptions& options) {
                 "writer option align must be a power of two >= 8, got " + std::to_string(a));
   }
   if (options.chunk_size % 4096 != 0) {
-    throw Error(Errc::InvalidArgument,
-                "writer option chunk_size must be a multiple of 4096, got " +
-                    std::to_string(options.chunk_size));
+    throw Error(Errc::InvalidArgument, "writer option chunk_size must be a multiple of 4096, got " +
+                                           std::to_string(options.chunk_size));
   }
   if (options.metadata) {
     for (const auto& [key, value] : *options.metadata) {

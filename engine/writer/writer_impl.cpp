@@ -62,9 +62,9 @@ StreamWriter::Impl::Impl(const std::string& path, const std::vector<TensorMeta>&
                                            " exceeds the engine's staging buffers (" +
                                            std::to_string(eo.chunk_size) + " bytes)");
   }
-  max_buffers_ = std::max(1U, options_.buffer_count != 0
-                                  ? std::min(options_.buffer_count, eo.buffer_count)
-                                  : eo.buffer_count);
+  max_buffers_ =
+      std::max(1U, options_.buffer_count != 0 ? std::min(options_.buffer_count, eo.buffer_count)
+                                              : eo.buffer_count);
 
   std::vector<std::uint64_t> ends;
   ends.reserve(tensors_.size());
@@ -140,8 +140,7 @@ std::size_t StreamWriter::Impl::resolve(std::string_view name) {
   if (i < cur_) {
     throw Error(Errc::TensorOrder, path_ + ": tensor '" + std::string(name) +
                                        "' is already complete; the current tensor is '" +
-                                       (cur_ < tensors_.size() ? tensors_[cur_].name : "") +
-                                       "'");
+                                       (cur_ < tensors_.size() ? tensors_[cur_].name : "") + "'");
   }
   // Tensors before `name` must be complete; they are finalized implicitly.
   for (std::size_t j = cur_; j < i; ++j) {
@@ -170,9 +169,8 @@ StreamWriter::Impl::Slot& StreamWriter::Impl::current_slot() {
   if (slot_) return *slot_;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] {
-      return held_buffers_ < max_buffers_ || error_ || phase_ == Phase::Aborted;
-    });
+    cv_.wait(lock,
+             [&] { return held_buffers_ < max_buffers_ || error_ || phase_ == Phase::Aborted; });
     if (error_) std::rethrow_exception(error_);
     if (phase_ == Phase::Aborted) throw Error(Errc::Cancelled, path_ + ": writer aborted");
     ++held_buffers_;
@@ -205,8 +203,7 @@ void StreamWriter::Impl::stage_header() {
   }
 }
 
-void StreamWriter::Impl::stage_inline(Slot& slot, std::size_t at,
-                                      std::span<const std::byte> src,
+void StreamWriter::Impl::stage_inline(Slot& slot, std::size_t at, std::span<const std::byte> src,
                                       std::uint64_t data_offset, bool copy) {
   std::byte* dst = slot.buffer.data().data() + at;
   if (copy) std::memcpy(dst, src.data(), src.size());
@@ -232,11 +229,11 @@ void StreamWriter::Impl::write_block(std::string_view name, std::span<const std:
     const std::size_t i = resolve(name);
     const std::uint64_t remaining = tensors_[i].nbytes() - cur_written_;
     if (data.size() > remaining) {
-      throw Error(Errc::LengthMismatch,
-                  path_ + ": tensor '" + tensors_[i].name + "': a block of " +
-                      std::to_string(data.size()) + " bytes exceeds the " +
-                      std::to_string(remaining) + " bytes still expected (of " +
-                      std::to_string(tensors_[i].nbytes()) + ")");
+      throw Error(Errc::LengthMismatch, path_ + ": tensor '" + tensors_[i].name + "': a block of " +
+                                            std::to_string(data.size()) + " bytes exceeds the " +
+                                            std::to_string(remaining) +
+                                            " bytes still expected (of " +
+                                            std::to_string(tensors_[i].nbytes()) + ")");
     }
   } catch (...) {
     call.unlock();
@@ -364,7 +361,8 @@ void StreamWriter::Impl::commit_window(std::size_t bytes) {
 void StreamWriter::Impl::finalize_tensor(std::string_view name) {
   std::lock_guard<std::mutex> call(call_mu_);
   check_usable("finalize_tensor");
-  if (window_open_) throw Error(Errc::InvalidState, path_ + ": finalize_tensor while a window is open");
+  if (window_open_)
+    throw Error(Errc::InvalidState, path_ + ": finalize_tensor while a window is open");
   auto it = index_.find(std::string(name));
   if (it == index_.end()) {
     throw Error(Errc::UnknownTensor,
@@ -444,10 +442,9 @@ void StreamWriter::Impl::submit(SlotPtr slot) {
     ++ops_;
   }
   const std::uint64_t offset = slot->base;
-  engine_->write(target_.file(), offset, std::move(slot->buffer), len,
-                 [this, offset, logical](std::exception_ptr e) {
-                   write_done(offset, logical, std::move(e));
-                 });
+  engine_->write(
+      target_.file(), offset, std::move(slot->buffer), len,
+      [this, offset, logical](std::exception_ptr e) { write_done(offset, logical, std::move(e)); });
 }
 
 void StreamWriter::Impl::write_done(std::uint64_t offset, std::size_t length,

@@ -36,8 +36,7 @@ namespace stsw {
 
 class StreamWriter::Impl {
  public:
-  Impl(const std::string& path, const std::vector<TensorMeta>& metas,
-       const WriterOptions& options);
+  Impl(const std::string& path, const std::vector<TensorMeta>& metas, const WriterOptions& options);
   ~Impl();
 
   void write_block(std::string_view name, std::span<const std::byte> data, DoneCallback done);
@@ -66,8 +65,8 @@ class StreamWriter::Impl {
 
   // --- caller side (call_mu_ held) ---
   void check_usable(std::string_view what) const;  // throws InvalidState / the I/O error
-  std::size_t resolve(std::string_view name);       // the tensor `name`, implicit finalize
-  Slot& current_slot();                             // acquires a buffer when needed
+  std::size_t resolve(std::string_view name);      // the tensor `name`, implicit finalize
+  Slot& current_slot();                            // acquires a buffer when needed
   void stage_header();
   void stage_inline(Slot& slot, std::size_t at, std::span<const std::byte> src,
                     std::uint64_t data_offset, bool copy);
@@ -85,7 +84,7 @@ class StreamWriter::Impl {
   bool release_op();
   std::exception_ptr wrap_error(const std::exception_ptr& error, const std::string& what) const;
   void on_worker(void (Impl::*step)());  // runs a close step on a worker thread
-  void finish();                          // the close sequence: header, sync, commit
+  void finish();                         // the close sequence: header, sync, commit
   void finish_header();
   void finish_truncate_sync();
   void finish_commit();
@@ -103,17 +102,17 @@ class StreamWriter::Impl {
   std::uint64_t file_size_ = 0;
   std::size_t chunk_ = 0;
   unsigned max_buffers_ = 0;
-  std::uint32_t io_align_ = 1;    // padding of the last write (O_DIRECT block size)
+  std::uint32_t io_align_ = 1;  // padding of the last write (O_DIRECT block size)
   IoMode io_mode_ = IoMode::Buffered;
   std::uint64_t prefix_size_ = 0;  // bytes [0, prefix_size_) rewritten at close (crc on)
   std::unique_ptr<std::byte, void (*)(void*)> prefix_{nullptr, nullptr};
-  std::string header_;             // the staged header: 8 + N bytes
+  std::string header_;  // the staged header: 8 + N bytes
   std::chrono::steady_clock::time_point start_;
   writer::TargetFile target_;
 
   // Caller side, under call_mu_.
   std::mutex call_mu_;
-  std::size_t cur_ = 0;          // current tensor
+  std::size_t cur_ = 0;            // current tensor
   std::uint64_t cur_written_ = 0;  // bytes staged into it
   std::uint64_t stream_pos_ = 0;   // next file offset to stage
   SlotPtr slot_;                   // current slot

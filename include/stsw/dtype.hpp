@@ -40,10 +40,10 @@ inline constexpr std::size_t kDTypeCount = 22;
 
 // Every dtype, in canonical rank order (lowest first).
 inline constexpr std::array<DType, kDTypeCount> kAllDTypes = {
-    DType::BOOL,        DType::F4,          DType::F6_E2M3, DType::F6_E3M2, DType::U8,
-    DType::I8,          DType::F8_E5M2,     DType::F8_E4M3, DType::F8_E8M0, DType::F8_E4M3FNUZ,
-    DType::F8_E5M2FNUZ, DType::I16,         DType::U16,     DType::F16,     DType::BF16,
-    DType::I32,         DType::U32,         DType::F32,     DType::C64,     DType::F64,
+    DType::BOOL,        DType::F4,      DType::F6_E2M3, DType::F6_E3M2, DType::U8,
+    DType::I8,          DType::F8_E5M2, DType::F8_E4M3, DType::F8_E8M0, DType::F8_E4M3FNUZ,
+    DType::F8_E5M2FNUZ, DType::I16,     DType::U16,     DType::F16,     DType::BF16,
+    DType::I32,         DType::U32,     DType::F32,     DType::C64,     DType::F64,
     DType::I64,         DType::U64};
 
 // Bits per element: 4, 6, 8, 16, 32 or 64.

@@ -46,8 +46,8 @@ struct DumpOptions : WriterOptions {
 };
 
 struct DumpResult {
-  std::vector<std::string> files;     // the safetensors files written, in shard order
-  std::optional<std::string> index;   // the index file, when sharded
+  std::vector<std::string> files;    // the safetensors files written, in shard order
+  std::optional<std::string> index;  // the index file, when sharded
 };
 
 // Writes `tensors` to `path` (a file name such as "dir/model.safetensors").

@@ -75,9 +75,9 @@ struct EngineOptions {
   // Measured here: 6 buffers write and verify as fast as 8 and keep a reading or
   // writing process under 64 MB peak RSS.
   unsigned buffer_count = 6;
-  unsigned worker_threads = 1;                    // CRC / copy workers
-  unsigned io_threads = 4;                        // threads backend: I/O threads
-  bool register_buffers = true;                   // io_uring fixed buffers when possible
+  unsigned worker_threads = 1;   // CRC / copy workers
+  unsigned io_threads = 4;       // threads backend: I/O threads
+  bool register_buffers = true;  // io_uring fixed buffers when possible
 };
 
 struct EngineStats {

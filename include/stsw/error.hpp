@@ -22,20 +22,20 @@ enum class Errc {
   TensorInvalidInfo,
   MetadataIncompleteBuffer,
   // stsw's own kinds.
-  DuplicateName,      // two tensors (or two metas) with one name
-  InvalidName,        // a tensor named "__metadata__", or a name a writer refuses
-  IncompleteFile,     // "__incomplete__": true and partial files not allowed
-  CrcMismatch,        // stored crc32 differs from the data
-  TensorOrder,        // writer: a block for a tensor other than the current one
-  LengthMismatch,     // writer: more or fewer bytes than declared; reader: wrong dst size
-  UnknownTensor,      // a name that is not in the file / writer plan
-  InvalidArgument,    // bad option or parameter
-  InvalidState,       // call after close/abort, or on a moved-from object
-  InvalidIndex,       // sharded index: bad JSON, missing shard, path component, ...
-  Io,                 // an operating-system I/O error (errno() says which)
-  NoSpace,            // ENOSPC / EDQUOT
-  Cancelled,          // the operation was cancelled by shutdown or abort
-  Unsupported,        // a feature the input needs that stsw does not offer
+  DuplicateName,    // two tensors (or two metas) with one name
+  InvalidName,      // a tensor named "__metadata__", or a name a writer refuses
+  IncompleteFile,   // "__incomplete__": true and partial files not allowed
+  CrcMismatch,      // stored crc32 differs from the data
+  TensorOrder,      // writer: a block for a tensor other than the current one
+  LengthMismatch,   // writer: more or fewer bytes than declared; reader: wrong dst size
+  UnknownTensor,    // a name that is not in the file / writer plan
+  InvalidArgument,  // bad option or parameter
+  InvalidState,     // call after close/abort, or on a moved-from object
+  InvalidIndex,     // sharded index: bad JSON, missing shard, path component, ...
+  Io,               // an operating-system I/O error (errno() says which)
+  NoSpace,          // ENOSPC / EDQUOT
+  Cancelled,        // the operation was cancelled by shutdown or abort
+  Unsupported,      // a feature the input needs that stsw does not offer
 };
 
 // The name of the kind, e.g. "InvalidOffset"; the view refers to static storage.

@@ -1,14 +1,14 @@
 // Umbrella header: the whole public API of stsw.
 #pragma once
 
+#include "stsw/convert.hpp"
 #include "stsw/crc32.hpp"
 #include "stsw/dtype.hpp"
+#include "stsw/dump.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/error.hpp"
 #include "stsw/header.hpp"
-#include "stsw/tensor_meta.hpp"
-#include "stsw/writer.hpp"
-#include "stsw/dump.hpp"
-#include "stsw/convert.hpp"
 #include "stsw/reader.hpp"
+#include "stsw/tensor_meta.hpp"
 #include "stsw/verify_report.hpp"
+#include "stsw/writer.hpp"

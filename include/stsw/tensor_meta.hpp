@@ -31,7 +31,7 @@ struct TensorMeta {
 // Bytes that `shape` elements of `dtype` occupy, with the official checks: nullopt if the
 // element count (multiplied left to right) or count x bits overflows u64, or if
 // count x bits is not a multiple of 8.
-[[nodiscard]] std::optional<std::uint64_t> byte_size(DType dtype,
-                                                     const std::vector<std::uint64_t>& shape) noexcept;
+[[nodiscard]] std::optional<std::uint64_t> byte_size(
+    DType dtype, const std::vector<std::uint64_t>& shape) noexcept;
 
 }  // namespace stsw

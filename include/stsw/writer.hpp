@@ -89,12 +89,12 @@ struct WriterOptions {
 };
 
 struct WriterStats {
-  std::uint64_t bytes_staged = 0;   // tensor bytes accepted by write_block / commit_window
-  std::uint64_t bytes_written = 0;  // tensor bytes whose write to the file completed
-  std::uint64_t bytes_total = 0;    // sum of the tensors' sizes
-  double elapsed_seconds = 0;       // since open
-  double mb_per_s = 0;              // bytes_written / elapsed, in 10^6 bytes per second
-  double eta_seconds = 0;           // remaining bytes at the current rate (0 when unknown)
+  std::uint64_t bytes_staged = 0;    // tensor bytes accepted by write_block / commit_window
+  std::uint64_t bytes_written = 0;   // tensor bytes whose write to the file completed
+  std::uint64_t bytes_total = 0;     // sum of the tensors' sizes
+  double elapsed_seconds = 0;        // since open
+  double mb_per_s = 0;               // bytes_written / elapsed, in 10^6 bytes per second
+  double eta_seconds = 0;            // remaining bytes at the current rate (0 when unknown)
   std::uint64_t peak_rss_bytes = 0;  // the process's peak resident set size
 };
 

@@ -30,8 +30,8 @@ TEST(ShardPlan, Names) {
 }
 
 TEST(ShardPlan, IndexJsonIsSortedAndEscaped) {
-  const std::string j = index_json(
-      42, {{"b", "model-00002-of-00002.safetensors"}, {"B\"\n", "model-00001-of-00002.safetensors"}});
+  const std::string j = index_json(42, {{"b", "model-00002-of-00002.safetensors"},
+                                        {"B\"\n", "model-00001-of-00002.safetensors"}});
   EXPECT_EQ(j,
             "{\n  \"metadata\": {\n    \"total_size\": 42\n  },\n  \"weight_map\": {\n"
             "    \"B\\\"\\n\": \"model-00001-of-00002.safetensors\",\n"

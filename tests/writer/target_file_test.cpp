@@ -85,9 +85,9 @@ TEST_P(TargetFileTest, TruncateAndErrors) {
   auto t = writer::TargetFile::create(path, IoMode::Buffered, 4096, use_tmpfile());
   t.truncate(5);
   EXPECT_EQ(t.file().size(), 5U);
-  EXPECT_THROW(writer::TargetFile::create(dir_.file("missing/x"), IoMode::Buffered, 1,
-                                          use_tmpfile()),
-               Error);
+  EXPECT_THROW(
+      writer::TargetFile::create(dir_.file("missing/x"), IoMode::Buffered, 1, use_tmpfile()),
+      Error);
   ASSERT_EQ(::mkdir(dir_.file("d").c_str(), 0755), 0);
   try {
     (void)writer::TargetFile::create(dir_.file("d"), IoMode::Buffered, 1, use_tmpfile());

@@ -32,11 +32,10 @@ Errc code_of(const std::vector<TensorMeta>& metas) {
 
 TEST(WriterValidate, AcceptsContiguousTensorsIncludingEmptyAndScalar) {
   EXPECT_NO_THROW(validate_metas({}, "x"));
-  EXPECT_NO_THROW(validate_metas({meta("a", DType::F32, {2, 3}, 0, 24),
-                                  meta("z", DType::U8, {0}, 24, 24),
-                                  meta("s", DType::F64, {}, 24, 32),
-                                  meta("", DType::F4, {4}, 32, 34)},
-                                 "x"));
+  EXPECT_NO_THROW(
+      validate_metas({meta("a", DType::F32, {2, 3}, 0, 24), meta("z", DType::U8, {0}, 24, 24),
+                      meta("s", DType::F64, {}, 24, 32), meta("", DType::F4, {4}, 32, 34)},
+                     "x"));
 }
 
 TEST(WriterValidate, RejectsReservedAndInvalidNames) {

@@ -1,7 +1,7 @@
 // stsw::dump: one file, or an official sharded checkpoint whose index matches its shards
 // and whose shards each load strictly.
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "stsw/dump.hpp"
 #include "stsw/error.hpp"

@@ -99,8 +99,8 @@ TEST_F(WriterErrors, BadOptionsAndPaths) {
 }
 
 TEST_F(WriterErrors, OrderUnknownAndLengthMistakesRejectOnlyTheCall) {
-  const auto metas = contiguous({{"a", DType::U8, {10}}, {"z", DType::U8, {0}},
-                                 {"b", DType::U8, {10}}});
+  const auto metas =
+      contiguous({{"a", DType::U8, {10}}, {"z", DType::U8, {0}}, {"b", DType::U8, {10}}});
   const auto bytes = pattern(20, 1);
   const std::span<const std::byte> a(bytes.data(), 10), b(bytes.data() + 10, 10);
   const std::string path = dir_.file("x.safetensors");
@@ -223,16 +223,16 @@ FaultRun write_with_faults(const std::string& path, BackendKind backend, FaultPl
   WriterOptions o;
   o.engine = testing::make_faulty_engine(eo, std::move(plan), counters);
   o.io_mode = mode;
-  const auto metas = contiguous({{"a", DType::F32, {10000}}, {"b", DType::U8, {12345}},
-                                 {"c", DType::U8, {7}}});
+  const auto metas =
+      contiguous({{"a", DType::F32, {10000}}, {"b", DType::U8, {12345}}, {"c", DType::U8, {7}}});
   FaultRun run;
   auto w = StreamWriter::open(path, metas, o);
   try {
     for (const TensorMeta& t : metas) {
       const auto bytes = pattern(t.nbytes(), 3);
       for (std::size_t off = 0; off < bytes.size(); off += 5000) {
-        w.write_block(t.name, std::span(bytes).subspan(off, std::min<std::size_t>(
-                                                              5000, bytes.size() - off)))
+        w.write_block(
+             t.name, std::span(bytes).subspan(off, std::min<std::size_t>(5000, bytes.size() - off)))
             .get();
       }
     }
@@ -259,8 +259,8 @@ TEST_P(WriterFaults, EveryFailedWriteOrSyncSurfacesAndLeavesThePathUntouched) {
   const auto old = pattern(777, 5);
   write_file(path, old);
   std::shared_ptr<testing::FaultCounters> counters;
-  const FaultRun clean = write_with_faults(dir_.file("clean"), GetParam().backend, {}, &counters,
-                                           GetParam().mode);
+  const FaultRun clean =
+      write_with_faults(dir_.file("clean"), GetParam().backend, {}, &counters, GetParam().mode);
   ASSERT_EQ(clean.error, nullptr);
   const std::uint64_t writes = counters->count(Fault::Op::Write);
   const std::uint64_t syncs = counters->count(Fault::Op::Sync);
@@ -278,8 +278,8 @@ TEST_P(WriterFaults, EveryFailedWriteOrSyncSurfacesAndLeavesThePathUntouched) {
     for (std::uint64_t i = 0; i < in.count; ++i) {
       FaultPlan plan;
       plan.faults.push_back({in.op, i, in.kind});
-      const FaultRun run = write_with_faults(path, GetParam().backend, plan, nullptr,
-                                             GetParam().mode);
+      const FaultRun run =
+          write_with_faults(path, GetParam().backend, plan, nullptr, GetParam().mode);
       ASSERT_NE(run.error, nullptr) << "fault " << i << " was not reported";
       try {
         std::rethrow_exception(run.error);

@@ -121,8 +121,8 @@ TEST(WriterCrash, KillNineNeverLeavesATornFile) {
     }
   }
   EXPECT_GT(newest, 0U) << "no child ever completed a file: the kills came too early";
-  std::cout << "[ crash ] " << points << " kills, newest version " << newest << ", "
-            << leftovers << " hidden leftovers\n";
+  std::cout << "[ crash ] " << points << " kills, newest version " << newest << ", " << leftovers
+            << " hidden leftovers\n";
 }
 
 // The child: writes a large file with the default engine and checks its peak RSS.

@@ -1,8 +1,8 @@
 // The canonical layout with crc32 off and align 8 reproduces the official serializer's
 // files (../shared/vectors/reference, described by MANIFEST.json) byte for byte, on both
 // backends and in both I/O modes.
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "stsw/writer.hpp"
 #include "writer_test_support.hpp"
@@ -46,7 +46,8 @@ TEST_P(WriterReference, CanonicalLayoutMatchesTheOfficialWriterByteForByte) {
       TensorSpec s;
       s.name = json::value_to<std::string>(o.at("name"));
       s.dtype = parse_dtype(json::value_to<std::string>(o.at("dtype"))).value();
-      for (const json::value& d : o.at("shape").as_array()) s.shape.push_back(d.to_number<std::uint64_t>());
+      for (const json::value& d : o.at("shape").as_array())
+        s.shape.push_back(d.to_number<std::uint64_t>());
       const std::uint64_t n = o.at("nbytes").to_number<std::uint64_t>();
       std::vector<std::byte> bytes(n);
       for (std::uint64_t i = 0; i < n; ++i) bytes[i] = static_cast<std::byte>(i & 0xFF);

@@ -43,7 +43,7 @@ class WriterRoundTrip : public ::testing::TestWithParam<IoConfig> {
   TempDir dir_;
 };
 
-#define NEED_ENGINE(e)                                                   \
+#define NEED_ENGINE(e)                                                  \
   if (!(e)) GTEST_SKIP() << "io_uring is not available on this kernel"; \
   static_assert(true)
 
@@ -78,9 +78,9 @@ TEST_P(WriterRoundTrip, EveryDtypeOddSizesEmptyAndScalar) {
   std::vector<Spec> specs;
   for (DType d : kAllDTypes) {
     specs.push_back({std::string(to_string(d)) + ".odd", d, {4, 1001}});  // never 4096-aligned
-    specs.push_back({std::string(to_string(d)) + ".scalar_or_pair",
-                     d, bit_size(d) % 8 == 0 ? std::vector<std::uint64_t>{}
-                                             : std::vector<std::uint64_t>{4}});
+    specs.push_back(
+        {std::string(to_string(d)) + ".scalar_or_pair", d,
+         bit_size(d) % 8 == 0 ? std::vector<std::uint64_t>{} : std::vector<std::uint64_t>{4}});
     specs.push_back({std::string(to_string(d)) + ".empty", d, {0, 7}});
   }
   specs.push_back({"big.odd", DType::F32, {3, 11111}});
@@ -143,8 +143,8 @@ TEST_P(WriterRoundTrip, FewLargeTensorsInWholeBlocks) {
 TEST_P(WriterRoundTrip, ZeroCopyWindows) {
   auto e = engine(64 * 1024, 4);
   NEED_ENGINE(e);
-  const auto metas = contiguous(
-      {{"x", DType::I32, {70001}}, {"empty", DType::U8, {0}}, {"y", DType::U16, {5}}});
+  const auto metas =
+      contiguous({{"x", DType::I32, {70001}}, {"empty", DType::U8, {0}}, {"y", DType::U16, {5}}});
   const DataMap data = make_data(metas);
   const std::string path = dir_.file("window.safetensors");
   auto w = StreamWriter::open(path, metas, options(e));
@@ -183,8 +183,8 @@ TEST_P(WriterRoundTrip, ConcurrentCallersOnOneWriter) {
   for (const TensorMeta& t : metas) {
     const auto& bytes = data.at(t.name);
     for (std::size_t off = 0; off < bytes.size(); off += 1000) {
-      blocks.push_back({t.name, std::span(bytes).subspan(off, std::min<std::size_t>(
-                                                                  1000, bytes.size() - off))});
+      blocks.push_back(
+          {t.name, std::span(bytes).subspan(off, std::min<std::size_t>(1000, bytes.size() - off))});
     }
   }
   std::mutex mu;
@@ -217,8 +217,9 @@ TEST_P(WriterRoundTrip, ManyWritersShareOneEngine) {
   std::atomic<int> failures{0};
   for (int k = 0; k < 4; ++k) {
     threads.emplace_back([&, k] {
-      const auto metas = contiguous({{"a", DType::F16, {50000 + 17 * static_cast<std::uint64_t>(k)}},
-                                     {"b", DType::U8, {99999}}});
+      const auto metas =
+          contiguous({{"a", DType::F16, {50000 + 17 * static_cast<std::uint64_t>(k)}},
+                      {"b", DType::U8, {99999}}});
       const DataMap data = make_data(metas);
       const std::string path = dir_.file("w" + std::to_string(k) + ".safetensors");
       WriterOptions o = options(e);

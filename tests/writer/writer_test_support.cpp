@@ -94,8 +94,7 @@ std::uint32_t zlib_crc(std::span<const std::byte> bytes) {
   std::size_t done = 0;
   while (done < bytes.size()) {
     const std::size_t n = std::min<std::size_t>(bytes.size() - done, 1U << 30);
-    crc = ::crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + done),
-                  static_cast<uInt>(n));
+    crc = ::crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + done), static_cast<uInt>(n));
     done += n;
   }
   return static_cast<std::uint32_t>(crc);
@@ -119,8 +118,7 @@ Header check_bytes(const std::vector<std::byte>& file, const std::string& path, 
   }
   EXPECT_TRUE(h.strict_valid) << path;
   for (const TensorMeta& t : h.tensors) {
-    const auto bytes =
-        std::span(file).subspan(h.data_offset() + t.offset_begin, t.nbytes());
+    const auto bytes = std::span(file).subspan(h.data_offset() + t.offset_begin, t.nbytes());
     if (expect_crc) {
       EXPECT_TRUE(t.crc32.has_value()) << path << ": tensor '" << t.name << "' has no crc32";
       if (t.crc32) {

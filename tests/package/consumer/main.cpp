@@ -12,8 +12,8 @@ int main() {
     std::puts("crc32 check value wrong");
     return 1;
   }
-  stsw::Layout layout = stsw::plan_layout({{"w", stsw::DType::F32, {2, 2}}},
-                                          stsw::LayoutOrder::Canonical);
+  stsw::Layout layout =
+      stsw::plan_layout({{"w", stsw::DType::F32, {2, 2}}}, stsw::LayoutOrder::Canonical);
   std::string bytes = stsw::encode_header(layout.tensors, std::nullopt);
   bytes.resize(bytes.size() + layout.data_size);
   stsw::Header h = stsw::parse_file(std::as_bytes(std::span(bytes)));
