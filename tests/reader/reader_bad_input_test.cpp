@@ -5,11 +5,15 @@
 
 #include <fstream>
 
+#include "peak_rss.hpp"
 #include "reader/reader_test_support.hpp"
 #include "stsw/reader.hpp"
 
 namespace stsw {
 namespace {
+
+using test::peak_rss;
+using test::reset_peak_rss;
 
 using test::TensorData;
 using ::testing::HasSubstr;
@@ -24,21 +28,6 @@ std::vector<std::byte> raw(std::uint64_t n, const std::string& json, std::size_t
 
 std::vector<std::byte> with_header(const std::string& json, std::size_t data = 0) {
   return raw(json.size(), json, data);
-}
-
-// Peak resident memory of this process (VmHWM), in bytes; resettable on Linux >= 4.0.
-std::uint64_t peak_rss() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return 0;
-}
-bool reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";
-  return static_cast<bool>(f);
 }
 
 class BadInput : public ::testing::Test {

@@ -16,6 +16,7 @@
 #include "stsw/reader.hpp"
 #ifdef STSW_HOSTILE_CLI
 #include "cli/cli_runner.hpp"
+#include "peak_rss.hpp"
 #endif
 #include "reliability/hostile_outcome.hpp"
 
@@ -28,6 +29,9 @@ std::shared_ptr<Engine> engine();
 using detail::Outcome;
 
 namespace {
+
+using test::peak_rss;
+using test::reset_peak_rss;
 
 void write_all(int fd, const char* p, std::size_t n, std::uint64_t& at) {
   while (n > 0) {
@@ -67,22 +71,6 @@ void write_spec(const fs::path& dir, const FileSpec& f) {
   }
   write_all(fd, f.tail.data(), f.tail.size(), at);
   ::close(fd);
-}
-
-// Peak resident memory (VmHWM) and its reset (Linux >= 4.0).
-std::uint64_t peak_rss() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return 0;
-}
-bool reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";
-  f.flush();
-  return static_cast<bool>(f);
 }
 
 ReaderOptions reader_options(bool strict, bool allow_partial) {
