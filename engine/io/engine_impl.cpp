@@ -2,9 +2,8 @@
 // creation, statistics and shutdown.
 #include "io/engine_impl.hpp"
 
-#include <thread>
-
 #include "io/engine_core.hpp"
+#include "io/engine_threads.hpp"
 #include "io/logging.hpp"
 #include "io/transfer.hpp"
 #include "io/worker_pool.hpp"
@@ -64,7 +63,7 @@ class EngineImpl final : public Engine {
       // Released from a callback on one of our own threads: that thread cannot join
       // itself, so a helper thread completes the shutdown.
       logger().debug("engine released on one of its own threads; shutting down on a helper");
-      std::thread([core = std::move(core_)] { core->teardown(); }).detach();
+      shut_down_on_helper(std::move(core_));
       return;
     }
     core_->teardown();
@@ -199,6 +198,7 @@ void validate(const EngineOptions& o) {
 
 std::shared_ptr<Engine> make_engine(const EngineOptions& options, const BackendFactory& factory) {
   validate(options);
+  install_exit_join();
   return std::make_shared<EngineImpl>(options, factory);
 }
 
@@ -209,6 +209,13 @@ std::shared_ptr<Engine> Engine::create(const EngineOptions& options) {
       options, [](const EngineOptions& o, std::span<const iovec> buffers, detail::OwnerTag owner) {
         return detail::make_backend(o, buffers, owner);
       });
+}
+
+void Engine::wait_for_released_engines() {
+  if (!detail::join_released_engines()) {
+    throw Error(Errc::InvalidArgument,
+                "Engine::wait_for_released_engines called on an engine thread (a callback)");
+  }
 }
 
 std::shared_ptr<Engine> Engine::shared() {

@@ -37,8 +37,10 @@ std::shared_ptr<spdlog::logger> make_logger() {
 }  // namespace
 
 spdlog::logger& logger() {
-  static const std::shared_ptr<spdlog::logger> instance = make_logger();
-  return *instance;
+  // Never destroyed: engine threads (a shutdown helper, a worker finishing a callback)
+  // may still log while exit handlers destroy the other statics.
+  static const auto* const instance = new std::shared_ptr<spdlog::logger>(make_logger());
+  return **instance;
 }
 
 }  // namespace stsw::detail

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/backend.hpp"
+#include "io/engine_threads.hpp"
 #include "io/logging.hpp"
 
 namespace stsw::detail {
@@ -80,7 +81,7 @@ class ThreadBackend final : public Backend {
 
  private:
   void loop(OwnerTag owner) noexcept {
-    current_owner = owner;
+    enter_engine_thread(owner, "stsw-io");
     std::unique_lock lock(mu_);
     for (;;) {
       cv_.wait(lock, [this] { return head_ != nullptr || stop_; });

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "io/backend.hpp"
+#include "io/engine_threads.hpp"
 #include "io/logging.hpp"
 
 namespace stsw::detail {
@@ -52,7 +53,7 @@ class UringBackend final : public Backend {
     auto result = ready.get_future();
     const bool want_registered = options.register_buffers && !buffers.empty();
     driver_ = std::thread([this, &ready, buffers, want_registered] {
-      current_owner = owner_;
+      enter_engine_thread(owner_, "stsw-uring");
       tl_driver = this;
       InitResult r = setup(buffers, want_registered);
       const bool ok = r.err == 0;

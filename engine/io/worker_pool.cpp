@@ -1,5 +1,7 @@
 #include "io/worker_pool.hpp"
 
+#include "io/engine_threads.hpp"
+
 namespace stsw::detail {
 
 WorkerPool::WorkerPool(unsigned threads, OwnerTag owner) {
@@ -45,7 +47,7 @@ void WorkerPool::shutdown() noexcept {
 }
 
 void WorkerPool::loop(OwnerTag owner) noexcept {
-  current_owner = owner;
+  enter_engine_thread(owner, "stsw-worker");
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [this] { return head_ != nullptr || stop_; });

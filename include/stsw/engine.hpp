@@ -13,7 +13,10 @@
 // submitted requests to finish and fails every future that has not completed with
 // Errc::Cancelled; no callback runs after the destructor returns. (Exception: when the
 // last reference is dropped inside a callback, on an engine thread, that shutdown runs
-// on a helper thread, since a thread cannot join itself.)
+// on a helper thread, since a thread cannot join itself. Engine::wait_for_released_engines()
+// waits for those shutdowns; the process also waits for them when it exits, so no engine
+// thread outlives main() or exit(). Engine threads are named stsw-uring, stsw-io,
+// stsw-worker and stsw-shutdown.)
 //
 // Error handling. Calls never throw for I/O failures: the future (or callback) carries a
 // stsw::Error naming the file and offset. Invalid arguments fail the future too.
@@ -181,6 +184,12 @@ class Engine {
   [[nodiscard]] static std::shared_ptr<Engine> create(const EngineOptions& options = {});
   // A process-wide engine with default options, created on first use (thread-safe).
   [[nodiscard]] static std::shared_ptr<Engine> shared();
+  // Blocks until every engine whose last reference was dropped on one of its own threads
+  // has finished shutting down, and every thread it started has exited. Call it before
+  // fork() in a process that used engines (a forked child gets only the calling thread),
+  // or wherever no stsw thread may still run. Engines still referenced are not affected.
+  // Throws Error(InvalidArgument) when called on an engine thread (inside a callback).
+  static void wait_for_released_engines();
 
   virtual ~Engine() = default;
 

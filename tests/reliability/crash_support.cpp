@@ -108,6 +108,23 @@ int thread_count() {
   return -1;
 }
 
+std::string thread_names() {
+  std::vector<std::pair<long, std::string>> threads;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "comm");
+    std::string name;
+    std::getline(in, name);
+    threads.emplace_back(std::atol(task.path().filename().c_str()), name);
+  }
+  std::sort(threads.begin(), threads.end());
+  std::string out;
+  for (const auto& [tid, name] : threads) {
+    if (!out.empty()) out += ", ";
+    out += std::to_string(tid) + " " + name;
+  }
+  return out;
+}
+
 bool is_hidden_temp_of(const std::string& name, const std::string& base) {
   const std::string prefix = "." + base + ".stsw-";
   if (name.size() != prefix.size() + 12 || name.compare(0, prefix.size(), prefix) != 0) {
@@ -260,6 +277,13 @@ std::string syscall_label(long nr) {
 // ---- children -----------------------------------------------------------------------------
 
 Child fork_child(const std::function<void(int)>& body) {
+  // Engines this process released on their own threads finish their shutdown first, so
+  // that the child is not forked while one of their threads holds a lock.
+  Engine::wait_for_released_engines();
+  if (thread_count() != 1) {
+    throw std::runtime_error("fork_child: the parent must be single-threaded at fork, but has " +
+                             std::to_string(thread_count()) + " threads: " + thread_names());
+  }
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
   std::cout.flush();

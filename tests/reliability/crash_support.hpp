@@ -42,6 +42,9 @@ class ScratchDir {
 [[nodiscard]] double seconds_now();
 // Threads of this process (/proc/self/status); fork() is safe to use freely only at 1.
 [[nodiscard]] int thread_count();
+// Every thread of this process as "tid name" (/proc/self/task/*/comm), comma-separated;
+// engine threads are named stsw-uring, stsw-io, stsw-worker and stsw-shutdown.
+[[nodiscard]] std::string thread_names();
 
 // True when `name` is a writer's hidden temporary name for `base`: ".<base>.stsw-" and 12
 // lowercase hex digits (engine/writer/target_file.cpp).
@@ -81,6 +84,8 @@ struct Child {
   int marker_fd = -1;  // read end in the parent
   double started = 0;  // seconds_now() just before fork
 };
+// Waits for released engines first (Engine::wait_for_released_engines) and throws
+// std::runtime_error naming every thread if the parent still has more than one.
 [[nodiscard]] Child fork_child(const std::function<void(int marker_fd)>& body);
 // Waits for the child; returns the raw wait status and closes the marker pipe.
 int reap(Child& child);

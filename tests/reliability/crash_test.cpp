@@ -150,10 +150,6 @@ class CrashRun {
   void kill_point(const std::function<std::string(const Child&)>& how, const StepKill& step,
                   std::string desc, Tally& t) {
     const int next = 1 - current_;
-    if (thread_count() != 1 && !warned_threads_) {
-      warned_threads_ = true;
-      ADD_FAILURE() << "the parent has " << thread_count() << " threads at fork";
-    }
     Child c = fork_child([&](int fd) {
       prepare_child(step, fd);
       write_child(next, fd);
@@ -241,7 +237,6 @@ class CrashRun {
   double duration_ = 0, close_duration_ = 0, check_seconds_ = 0;
   std::uint64_t steps_ = 0;
   int current_ = 0;
-  bool warned_threads_ = false;
 };
 
 const char* const kDest = "model.safetensors";
