@@ -13,7 +13,11 @@
 // file whose lock can be taken is therefore provably abandoned: no live process (on this
 // machine, or on an NFS client, where flock is forwarded as a lock) is writing it. A writer
 // that created its hidden name before locking it re-checks, once locked, that the name still
-// refers to its file, and picks a new name when a cleaner removed it in between.
+// refers to its file, and picks a new name when a cleaner removed it in between. The lock
+// goes with the last reference to the file: I/O the kernel still had in flight for a killed
+// process (io_uring requests, cancelled asynchronously) keeps it a few milliseconds longer,
+// and until then the file counts as held. On a file system without flock nothing is
+// removed.
 //
 // Who cleans. Before it creates its temporary file, every writer removes the abandoned
 // hidden files of its own destination name (best effort: failures are ignored).

@@ -16,7 +16,9 @@
 //    fdatasync, linkat, renameat, unlink, ftruncate, fallocate, pwrite64), by seccomp.
 // STSW_CRASH_POINTS scales the number of timed and close-window kills (default 200 in
 // total; the soak binary defaults to 2000).
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,6 +65,21 @@ struct Tally {
     problems.insert(problems.end(), o.problems.begin(), o.problems.end());
   }
 };
+
+// True once nothing holds the flock of live writers on `path` (or it is gone), within
+// `seconds`.
+bool wait_until_unlocked(const std::string& path, double seconds) {
+  const double until = seconds_now() + seconds;
+  for (;;) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return true;
+    const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+    ::close(fd);
+    if (free) return true;
+    if (seconds_now() > until) return false;
+    ::usleep(1000);
+  }
+}
 
 // ---- the scenario driver ------------------------------------------------------------------
 
@@ -242,6 +259,15 @@ class CrashRun {
   // checks that it removed every one of them (no live writer holds them).
   void clean_by_next_writer(Tally& t) {
     if (leftovers_.empty()) return;
+    // A dead writer's lock goes with the last reference to its file, and io_uring requests
+    // still in flight at the kill hold one until the kernel cancels them (asynchronously,
+    // after the process was reaped): wait for that first, as the next writer would judge a
+    // still referenced file as held.
+    for (const std::string& e : leftovers_) {
+      if (!wait_until_unlocked(dir_.file(e), 2.0)) {
+        t.problems.push_back(label_ + ": " + e + " is still locked 2 s after its writer died");
+      }
+    }
     const int gen = 1 - current_;
     run_uninterrupted(gen);
     current_ = gen;
