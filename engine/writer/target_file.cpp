@@ -1,6 +1,7 @@
 #include "writer/target_file.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -204,6 +205,7 @@ void TargetFile::commit(bool durable) {
   }
   temp_name_.clear();
   committed_ = true;
+  ::flock(file_.fd(), LOCK_UN);  // the live writer's lock guards hidden names only
   close_in_background(old_fd);
   if (durable && ::fsync(dir_fd_) != 0) {
     throw errno_error(errno, "fsync directory " + dir_ + " after renaming " + path_);
