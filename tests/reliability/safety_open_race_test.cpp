@@ -16,6 +16,9 @@
 #include "reliability/safety_support.hpp"
 #include "stsw/error.hpp"
 #include "stsw/reader.hpp"
+#ifdef STSW_SAFETY_CLI
+#include "cli/cli_runner.hpp"
+#endif
 
 namespace stsw::reliability {
 namespace {
@@ -82,6 +85,31 @@ TEST(SafetyOpenRace, OpensDuringAtomicReplacementNeverFail) {
   EXPECT_GE(opens + errors.size(), 5000U);
   EXPECT_TRUE(errors.empty()) << errors.size() << " failed opens, first: " << errors.front();
 }
+
+#ifdef STSW_SAFETY_CLI
+// `stsw verify --io-mode direct` as a real process, a few dozen times during the swaps.
+TEST(SafetyOpenRace, VerifyDuringAtomicReplacementNeverFails) {
+  ScratchDir dir("safety");
+  const std::string a = dir.file("a.safetensors"), b = dir.file("b.safetensors");
+  const std::string target = dir.file("model.safetensors");
+  write_small(a, 0xAA, 256 * 1024);
+  write_small(b, 0xBB, 256 * 1024);
+  write_small(target, 0xAA, 256 * 1024);
+  const pid_t replacer = start_replacer(a, b, dir.file("swap.tmp"), target);
+  ASSERT_GT(replacer, 0);
+  int failures = 0;
+  for (int i = 0; i < 40; ++i) {
+    const test::RunResult r = test::run_stsw({"verify", "--io-mode", "direct", target});
+    if (r.exit_code != 0) {
+      if (++failures <= 3) ADD_FAILURE() << r.out << r.err;
+    }
+  }
+  ::kill(replacer, SIGKILL);
+  int st = 0;
+  ::waitpid(replacer, &st, 0);
+  EXPECT_EQ(failures, 0);
+}
+#endif
 
 }  // namespace
 }  // namespace stsw::reliability
