@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "commands.hpp"
@@ -68,6 +69,17 @@ std::optional<std::uint64_t> parse_shard_size(const std::string& s) {
   return std::nullopt;
 }
 
+// The file an error is about, for its prefix: the library names the destination (or one of
+// its shards) in errors about it; anything else is about the input.
+std::string_view error_subject(const std::exception& e, const ConvertCliOptions& cli) {
+  const std::string_view what = e.what();
+  if (what.find(cli.output) != std::string_view::npos) return cli.output;
+  const std::size_t slash = cli.output.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "./" : cli.output.substr(0, slash + 1);
+  if (what.find(dir) != std::string_view::npos) return {};  // a shard or the index: named
+  return cli.input;
+}
+
 int run_convert(const ConvertCliOptions& cli) {
   ConvertOptions o;
   o.crc32 = cli.crc32;
@@ -111,7 +123,7 @@ int run_convert(const ConvertCliOptions& cli) {
     r = convert(cli.input, cli.output, o);
   } catch (const std::exception& e) {
     if (bar) bar->finish();
-    print_error("convert", e, cli.input);
+    print_error("convert", e, error_subject(e, cli));
     return kExitInvalid;
   }
   if (bar) bar->finish();

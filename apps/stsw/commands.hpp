@@ -26,11 +26,13 @@ Command register_verify(CLI::App& parent);    // cmd_verify.cpp
 Command register_selftest(CLI::App& parent);  // cmd_selftest.cpp
 Command register_convert(CLI::App& parent);   // cmd_convert.cpp
 Command register_bench(CLI::App& parent);     // cmd_bench.cpp
+Command register_clean(CLI::App& parent);     // cmd_clean.cpp
 
 // Subcommands in the order `stsw --help` lists them. New subcommands (convert, bench):
 // one line each here.
 inline constexpr Registrar kCommands[] = {
-    &register_inspect, &register_verify, &register_selftest, &register_convert, &register_bench,
+    &register_inspect, &register_verify, &register_selftest,
+    &register_convert, &register_bench,  &register_clean,
 };
 
 }  // namespace stsw::cli

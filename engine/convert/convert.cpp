@@ -3,6 +3,7 @@
 #include "stsw/convert.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -96,6 +97,23 @@ void write_index(const std::string& path, const std::string& text, bool durable)
   t.commit(durable);
 }
 
+// Converting a file onto itself (the same name, a hard link or a symlink to it) replaces the
+// input with the output. A safetensors input is read in full before the rename, so that is a
+// safe re-layout; any other input would be lost: refuse before anything is written.
+void refuse_converting_onto_input(const std::string& input, const std::string& output,
+                                  ConvertFormat format) {
+  if (format == ConvertFormat::Safetensors) return;
+  struct stat in {};
+  struct stat out {};
+  if (::stat(input.c_str(), &in) != 0 || ::stat(output.c_str(), &out) != 0) return;
+  if (in.st_dev != out.st_dev || in.st_ino != out.st_ino) return;
+  throw Error(Errc::InvalidArgument,
+              output + ": the output is the input file " + input +
+                  " (the same file, by name or through a link); converting a " +
+                  std::string(to_string(format)) +
+                  " file onto itself would destroy it: choose another output");
+}
+
 cvt::SourcePlan open_source(const std::string& input, ConvertFormat format,
                             const cvt::SourceOptions& so) {
   switch (format) {
@@ -138,6 +156,8 @@ ConvertResult convert(const std::string& input, const std::string& output,
   if (!options.key.empty() && plan.format != ConvertFormat::Torch) {
     throw Error(Errc::InvalidArgument, input + ": --key applies to PyTorch checkpoints only");
   }
+
+  refuse_converting_onto_input(input, output, plan.format);
 
   ConvertResult result;
   result.format = plan.format;

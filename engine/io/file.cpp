@@ -44,6 +44,32 @@ int open_buffered_twin(int fd, int flags) {
 }  // namespace
 
 File File::open(const std::string& path, int flags, unsigned perm, IoMode mode) {
+  return open_as(path, path, flags, perm, mode);
+}
+
+File File::reopen(const File& from, int flags, IoMode mode) {
+  const std::string proc = "/proc/self/fd/" + std::to_string(from.buffered_fd());
+  try {
+    return open_as(proc, from.path(), flags & ~(O_CREAT | O_EXCL | O_TRUNC), 0, mode);
+  } catch (const Error& e) {
+    if (e.sys_errno() != ENOENT) throw;
+  }
+  // No /proc: open the path again, and make sure it still names the same file.
+  File f = open_as(from.path(), from.path(), flags & ~(O_CREAT | O_EXCL | O_TRUNC), 0, mode);
+  struct stat a {};
+  struct stat b {};
+  if (::fstat(from.buffered_fd(), &a) != 0 || ::fstat(f.fd(), &b) != 0) {
+    throw errno_error(errno, "fstat " + from.path());
+  }
+  if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+    throw Error(Errc::Io, from.path() + ": the file was replaced while it was being opened");
+  }
+  return f;
+}
+
+// Opens `target` (a path, or a /proc/self/fd link) as the file called `path`.
+File File::open_as(const std::string& target, const std::string& path, int flags, unsigned perm,
+                   IoMode mode) {
   auto& log = detail::logger();
   File f;
   f.path_ = path;
@@ -52,7 +78,7 @@ File File::open(const std::string& path, int flags, unsigned perm, IoMode mode) 
   int base = (flags & ~O_DIRECT) | O_CLOEXEC;
   int fd = -1;
   if (want_direct) {
-    fd = ::open(path.c_str(), base | O_DIRECT, perm);
+    fd = ::open(target.c_str(), base | O_DIRECT, perm);
     if (fd < 0 && errno == EINVAL) {
       log.info("{}: the file system refuses O_DIRECT; using buffered I/O", path);
       // open(2) creates the file before it checks O_DIRECT: it exists now, and it is ours.
@@ -61,7 +87,7 @@ File File::open(const std::string& path, int flags, unsigned perm, IoMode mode) 
       f.direct_ = fd >= 0;
     }
   }
-  if (fd < 0 && (!want_direct || errno == EINVAL)) fd = ::open(path.c_str(), base, perm);
+  if (fd < 0 && (!want_direct || errno == EINVAL)) fd = ::open(target.c_str(), base, perm);
   if (fd < 0) throw errno_error(errno, "open " + path);
   f.fd_ = fd;
 

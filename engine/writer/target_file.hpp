@@ -3,10 +3,12 @@
 // temporary name there. commit() links it into place atomically; discard() removes it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "stsw/engine.hpp"
+#include "writer/temp_names.hpp"  // hidden_temp_name(), used with TargetFile
 
 namespace stsw::writer {
 
@@ -14,8 +16,11 @@ class TargetFile {
  public:
   TargetFile() = default;
   // Creates the temporary file next to `path` with `mode`, preallocated to `size` bytes
-  // (fallocate; skipped where unsupported). Throws Error: InvalidArgument when `path` is a
-  // directory, Io / NoSpace naming the path otherwise. Nothing is left behind on failure.
+  // (fallocate; skipped where unsupported), and locked as a live writer's (temp_files.hpp).
+  // First removes abandoned hidden files of `path`'s name. Throws Error naming `path`:
+  // InvalidArgument when something other than a regular file or a symlink is at `path` (a
+  // directory, a device, a FIFO, a socket), Io (ENAMETOOLONG) when the name is longer than
+  // the file system allows, Io / NoSpace otherwise. Nothing is left behind on failure.
   // `use_tmpfile` false skips O_TMPFILE (tests of the fallback).
   [[nodiscard]] static TargetFile create(const std::string& path, IoMode mode, std::uint64_t size,
                                          bool use_tmpfile = true);
@@ -36,9 +41,10 @@ class TargetFile {
 
   // Makes the file visible at `path`, atomically replacing what was there: link the
   // O_TMPFILE to a hidden name (or use the hidden file), rename it over `path`, then fsync
-  // the directory when `durable`. The replaced file is held open across the rename and
-  // closed on a background thread, so freeing its blocks does not delay the caller.
-  // The caller must have synced the data. Throws Error naming the path; once the rename
+  // the directory when `durable`. Refuses (InvalidArgument) when something other than a
+  // regular file or a symlink appeared at `path` since create(). The replaced file is held open
+  // across the rename and closed on a background thread, so freeing its blocks does not delay the
+  // caller. The caller must have synced the data. Throws Error naming the path; once the rename
   // succeeded committed() is true even if the directory fsync failed.
   void commit(bool durable);
 
@@ -46,21 +52,21 @@ class TargetFile {
   void discard() noexcept;
 
  private:
+  void check_destination() const;   // the rule of create(), throws InvalidArgument
+  void create_hidden(IoMode mode);  // the fallback: a fresh hidden name, locked
   std::string path_;
   std::string dir_;
   std::string base_;
   std::string temp_name_;  // hidden name inside dir_, empty when none exists
   File file_;
   int dir_fd_ = -1;
+  std::size_t name_max_ = 255;
   bool anonymous_ = false;
   bool committed_ = false;
 };
 
 // "dir" and "name" of a path ("." when there is no slash).
 void split_path(const std::string& path, std::string& dir, std::string& base);
-
-// A fresh hidden name ".<base>.stsw-<random>" for temporary files next to `base`.
-[[nodiscard]] std::string hidden_temp_name(const std::string& base);
 
 // Closes `fd` on a background thread (used to free a replaced file's blocks off the
 // caller's path). fd < 0 is ignored.

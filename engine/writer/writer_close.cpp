@@ -159,7 +159,7 @@ void StreamWriter::Impl::close_failed(std::exception_ptr error) {
 }
 
 void StreamWriter::Impl::abort() noexcept {
-  std::lock_guard<std::mutex> call(call_mu_);
+  std::unique_lock<std::mutex> call(call_mu_);
   std::unique_lock<std::mutex> lock(mu_);
   if (phase_ == Phase::Closed || phase_ == Phase::Aborted) return;
   phase_ = Phase::Aborted;
@@ -171,12 +171,21 @@ void StreamWriter::Impl::abort() noexcept {
     slot_.reset();
     --held_buffers_;
   }
-  if (target_.committed()) {  // close() won the race
+  if (target_.committed()) {  // close() won the race (and completed its callback)
     phase_ = Phase::Closed;
     return;
   }
+  // A close() whose sequence never started (its last write was still in flight when the
+  // abort came) still owns its callback: it completes here, once, with Cancelled.
+  DoneCallback pending_close = std::move(close_done_);
+  close_done_ = nullptr;
   lock.unlock();
   target_.discard();
+  call.unlock();
+  if (pending_close) {
+    pending_close(
+        std::make_exception_ptr(Error(Errc::Cancelled, path_ + ": close() cancelled by abort()")));
+  }
 }
 
 }  // namespace stsw

@@ -28,7 +28,10 @@
 // file, or shards "<stem>-0000i-of-0000N.safetensors" plus "<stem>.safetensors.index.json"
 // when max_shard_size splits the tensors. Data flows from the input to the output through
 // bounded buffers: memory does not grow with the checkpoint's size (see gather limits in
-// ConvertOptions). A failed conversion leaves `output` untouched.
+// ConvertOptions). A failed conversion leaves `output` untouched. Converting a file onto
+// itself (the same name, a hard link or a symlink to it) is refused with InvalidArgument
+// before anything is written, unless the input is safetensors: that input is read in full
+// before the output replaces it, so the in-place re-layout is safe.
 //
 // Errors: stsw::Error. Unsupported (refused pickle constructs, dtypes safetensors cannot
 // hold, legacy formats), InvalidArgument (corrupt or truncated inputs, absurd sizes; the

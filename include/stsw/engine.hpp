@@ -108,6 +108,12 @@ class File {
   // asked and supported (Auto/Direct fall back to buffered with an info log where the
   // file system refuses it). Throws Error on failure (errno_error, naming the path).
   [[nodiscard]] static File open(const std::string& path, int flags, unsigned perm, IoMode mode);
+  // Opens the file `from` holds once more, with its own file offset and flags (`flags`,
+  // `mode` as for open(); O_CREAT, O_EXCL and O_TRUNC are ignored). The new descriptor is
+  // opened through /proc/self/fd, so a rename over from.path() in the meantime cannot
+  // substitute another file; without /proc the path is opened and must still name the same
+  // file (Errc::Io otherwise). path() is from.path().
+  [[nodiscard]] static File reopen(const File& from, int flags, IoMode mode);
   File(File&& other) noexcept;
   File& operator=(File&& other) noexcept;
   File(const File&) = delete;
@@ -132,6 +138,8 @@ class File {
   void disable_dontcache() const noexcept;
 
  private:
+  static File open_as(const std::string& target, const std::string& path, int flags, unsigned perm,
+                      IoMode mode);
   int fd_ = -1;
   int bfd_ = -1;
   bool direct_ = false;

@@ -19,14 +19,23 @@
 // one at `path`. The only thing a crash can leave behind is a hidden file
 // `.<name>.stsw-*` next to `path`: the complete new file when the crash hit between the
 // link and the rename of close(), or the partial data when O_TMPFILE is unsupported.
+// Such leftovers do not accumulate: a live writer holds an exclusive flock(2) on its
+// temporary file (taken before the file has a name; the kernel drops it when the process
+// dies), and open() first removes the hidden files of the same destination name whose lock
+// it can take, i.e. those no live writer holds. `stsw clean DIR` and clean_temp_files()
+// (stsw/temp_files.hpp, which has the full rule) do the same for a whole directory.
+// Destination names up to the file system's limit work: when ".<name>.stsw-" plus 12 hex
+// digits would be too long, the hidden name carries a shortened name and a hash of it.
 //
 // Paths and permissions. The temporary file is an O_TMPFILE, or a fresh random hidden name
 // created with O_CREAT | O_EXCL; close() links the O_TMPFILE to a fresh random hidden name
 // with linkat(), which never replaces an entry. So an entry planted at a temporary name (a
 // symlink, a file) is skipped and never followed, truncated or removed. close() then renames
 // over `path`: a symlink at `path` (to a file, to a directory, or dangling) is replaced by
-// the new regular file and its target is left untouched; a directory at `path` is refused
-// (InvalidArgument). The directory part of `path` is resolved as usual (symlinks in it are
+// the new regular file and its target is left untouched. Anything else at `path` (a
+// directory, a device node, a FIFO, a socket) is refused with InvalidArgument naming the
+// path and its type: by open(), before any data is written, and again just before the
+// rename. The directory part of `path` is resolved as usual (symlinks in it are
 // followed). New files get mode 0644 minus the process umask; the mode, owner, ACLs and
 // extended attributes of a replaced file are not carried over.
 //
@@ -144,7 +153,9 @@ class StreamWriter {
   // Finishes the file (see the overview). The future is ready when the complete file is at
   // `path` (and durable when options.durable). LengthMismatch if a tensor is incomplete
   // (the writer stays open); the writer's I/O error otherwise. After a failed close,
-  // abort() removes the temporary data.
+  // abort() removes the temporary data. abort() while close() is pending completes the
+  // close exactly once: with success when the file was already published, else with
+  // Errc::Cancelled, `path` untouched.
   [[nodiscard]] std::future<void> close();
   void close(DoneCallback done);
 

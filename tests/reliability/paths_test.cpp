@@ -8,6 +8,7 @@
 // name generator's state is per thread, and a forked child continues the calling thread's
 // sequence, so the names it draws are exactly the ones the parent draws next.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,11 +146,16 @@ TEST(PathSecurity, TmpfileLinkNeverFollowsAPlantedSymlink) {
   EXPECT_EQ(read_text(dir.file(kBase)), "new!");
 }
 
+// Another live writer's temporary file (it holds the flock of live writers, so the
+// removal of abandoned leftovers keeps it).
 TEST(PathSecurity, AnExistingFileAtATempNameIsNeverTruncated) {
   ScratchDir dir("paths");
   const std::vector<std::string> names = predict_hidden_names(kBase, 3);
   put_text(dir.file(names[0]), "someone else's temp file");
+  const int held = ::open(dir.file(names[0]).c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_EQ(::flock(held, LOCK_EX | LOCK_NB), 0);
   auto t = writer::TargetFile::create(dir.file(kBase), IoMode::Buffered, 4, false);
+  ::close(held);
   EXPECT_EQ(read_text(dir.file(names[0])), "someone else's temp file");
   EXPECT_TRUE(is_regular(dir.file(names[1])));
   t.discard();
