@@ -21,7 +21,7 @@ import os
 from typing import Dict, List, Mapping, Optional
 
 from . import _stsw
-from ._dtypes import error, numpy_dtype, source_of, torch_bytes, torch_dtype
+from ._dtypes import error, numpy_dtype, source_of, torch_bytes
 from .reader import StreamReader
 from .safe_open import check_framework
 from .writer import check_metadata
@@ -61,7 +61,7 @@ def load(path, *, framework: str = "pt", device="cpu", verify_crc: bool = True,
 
             for name in r.keys():
                 m = r.meta(name)
-                t = torch.empty(m.shape, dtype=torch_dtype(m.dtype, name))
+                t = r._empty_torch(name, m)
                 out[name] = t
                 pending.append(r._r.read_into(name, torch_bytes(t)))
         else:
@@ -69,7 +69,7 @@ def load(path, *, framework: str = "pt", device="cpu", verify_crc: bool = True,
 
             for name in r.keys():
                 m = r.meta(name)
-                a = np.empty(m.shape, dtype=numpy_dtype(m.dtype, name))
+                a = r._empty_numpy(name, m, numpy_dtype(m.dtype, name), m.shape)
                 out[name] = a
                 pending.append(r._r.read_into(name, a.reshape(-1).view(np.uint8)))
         first_error = None

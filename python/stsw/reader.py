@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional
 
 from . import _stsw
+from ._alloc import empty_numpy, empty_torch
 from ._dtypes import PACKED, error, numpy_dtype, torch_bytes, torch_dtype, writable_bytes
 from .futures import ReadFuture
 from .meta import TensorMeta
@@ -65,6 +66,7 @@ class StreamReader:
         self._r = _stsw.Reader(str(path), bool(verify_crc), bool(strict), bool(allow_partial),
                                str(io_mode))
         self._mmap = bool(mmap)
+        self._data_offsets = {s["path"]: s["data_offset"] for s in self._r.shards()}
         self.verify_crc = bool(verify_crc)
         self.strict = bool(strict)
 
@@ -85,6 +87,17 @@ class StreamReader:
     def meta(self, name: str) -> TensorMeta:
         """The tensor's meta; offsets relative to the data region of its own file."""
         return TensorMeta._from_tuple(self._r.meta(name))
+
+    def file_offset(self, name: str) -> int:
+        """Where tensor `name`'s bytes start in its file (the data region's offset + its
+        offset_begin)."""
+        return self._data_offsets[self._r.file_of(name)] + self._r.meta(name)[3]
+
+    def _empty_numpy(self, name: str, m: TensorMeta, dtype, shape):
+        return empty_numpy(shape, dtype, m.nbytes, self.file_offset(name))
+
+    def _empty_torch(self, name: str, m: TensorMeta):
+        return empty_torch(m.shape, torch_dtype(m.dtype, name), m.nbytes, self.file_offset(name))
 
     def tensors(self) -> List[TensorMeta]:
         return [self.meta(k) for k in self._r.keys()]
@@ -142,7 +155,7 @@ class StreamReader:
                             "opened with mmap=True")
             view = self._r.get_slice(name)
             return np.frombuffer(view, dtype=dt).reshape(shape)
-        out = np.empty(shape, dtype=dt)
+        out = self._empty_numpy(name, m, dt, shape)
         self._r.read_into(name, out.reshape(-1).view(np.uint8)).result()
         return out
 
@@ -152,7 +165,7 @@ class StreamReader:
         import torch
 
         m = self.meta(name)
-        t = torch.empty(m.shape, dtype=torch_dtype(m.dtype, name))
+        t = self._empty_torch(name, m)
         self._r.read_into(name, torch_bytes(t)).result()
         dev = torch.device(device)
         return t if dev.type == "cpu" else t.to(dev)
