@@ -87,8 +87,7 @@ class PyReader {
   }
 
   View get_slice(const std::string& name) const {
-    auto owner = reader_;
-    if (!owner) closed_error();
+    auto owner = hold();
     std::span<const std::byte> bytes;
     {
       pyb::gil_scoped_release nogil;  // the first access checks the tensor's CRC
@@ -98,7 +97,8 @@ class PyReader {
   }
 
   std::unique_ptr<ReadOp> read_into(const std::string& name, pyb::object out) const {
-    const auto& r = get();
+    const auto owner = hold();  // close() on another thread may drop reader_ meanwhile
+    const auto& r = *owner;
     BufferGuard buf(out, /*writable=*/true);
     auto op = std::make_unique<ReadOp>(std::move(buf), out);
     auto dst = op->bytes();
@@ -111,7 +111,8 @@ class PyReader {
   }
 
   pyb::dict verify() const {
-    const auto& r = get();
+    const auto owner = hold();
+    const auto& r = *owner;
     VerifyReport rep;
     {
       pyb::gil_scoped_release nogil;
@@ -144,6 +145,11 @@ class PyReader {
  private:
   [[noreturn]] static void closed_error() {
     throw Error(Errc::InvalidState, "the reader is closed");
+  }
+  // A reference of its own, for calls that release the GIL.
+  std::shared_ptr<const StreamReader> hold() const {
+    if (!reader_) closed_error();
+    return reader_;
   }
   const StreamReader& get() const {
     if (!reader_) closed_error();

@@ -59,8 +59,14 @@ class PyWriter {
     w_.abort();
   }
 
+  // stats() and tensors() take the writer's lock, which a write_block waiting for a
+  // staging buffer holds: wait for it without the GIL.
   pyb::dict stats() const {
-    const WriterStats s = w_.stats();
+    WriterStats s;
+    {
+      pyb::gil_scoped_release nogil;
+      s = w_.stats();
+    }
     pyb::dict d;
     d["bytes_staged"] = s.bytes_staged;
     d["bytes_written"] = s.bytes_written;
@@ -73,8 +79,13 @@ class PyWriter {
   }
 
   pyb::list tensors() const {
+    std::vector<TensorMeta> metas;
+    {
+      pyb::gil_scoped_release nogil;
+      metas = w_.tensors();
+    }
     pyb::list out;
-    for (const auto& m : w_.tensors()) out.append(meta_to_tuple(m));
+    for (const auto& m : metas) out.append(meta_to_tuple(m));
     return out;
   }
 

@@ -21,6 +21,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
 
+def pytest_report_header(config):
+    import stsw
+
+    return (f"stsw {stsw.__version__} from {Path(stsw.__file__).parent}, interpreter "
+            f"{sys.executable}, I/O backend {stsw.backend()}")
+
+
 def _vectors_dir() -> Path:
     env = os.environ.get("STSW_VECTORS_DIR")
     return Path(env) if env else REPO.parent / "shared" / "vectors"
