@@ -74,3 +74,17 @@ def test_framework_check(tmp_path):
     assert e.value.kind == "Unsupported"
     with safe_open(p, "pt") as f:
         assert isinstance(f.get_tensor("w"), torch.Tensor)
+
+
+def test_save_file_load_file_modules(tmp_path):
+    from stsw.numpy import load_file as np_load, save_file as np_save
+    from stsw.torch import load_file, save_file
+
+    p = tmp_path / "t.safetensors"
+    save_file({"w": torch.ones(2, 2)}, p, metadata={"format": "pt"})
+    assert torch.equal(load_file(p)["w"], torch.ones(2, 2))
+    with safe_open(p, "pt") as f:
+        assert f.metadata() == {"format": "pt"}
+    q = tmp_path / "n.safetensors"
+    np_save({"a": np.arange(3)}, q)
+    np.testing.assert_array_equal(np_load(q)["a"], np.arange(3))
