@@ -62,7 +62,7 @@ class ReadFuture:
     def __await__(self):
         import asyncio
 
-        loop = asyncio.get_event_loop()
+        loop = asyncio.get_running_loop()
         waiter = loop.create_future()
 
         def settle(_):
