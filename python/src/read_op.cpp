@@ -9,6 +9,14 @@
 namespace stsw::py {
 namespace {
 
+bool interpreter_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
 void run_callbacks(std::vector<pyb::object>& callbacks) {
   for (auto& fn : callbacks) {
     try {
@@ -43,7 +51,7 @@ DoneCallback ReadOp::completion() const {
     }
     state->cv.notify_all();
     if (callbacks.empty()) return;
-    if (!Py_IsInitialized() || _Py_IsFinalizing()) {
+    if (!Py_IsInitialized() || interpreter_finalizing()) {
       // No interpreter to run them or to drop their references: leak them.
       for (auto& fn : callbacks) fn.release();
       return;
