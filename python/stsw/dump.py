@@ -8,7 +8,9 @@ the official writer's order, each file atomic and durable, one file or, with
 non-contiguous or non-CPU tensors are made contiguous CPU first. Tensors sharing storage
 (views, tied weights) are each stored under their own name with their own bytes, as the
 official writer does. ``crc32=False, align=8`` writes exactly what the official serializer
-writes. Returns the list of files written (the index last when sharded).
+writes. `metadata` None writes no "__metadata__" for a single file (as the official
+save_file) and {"format": "pt"} in each shard of a sharded set (as the ecosystem expects).
+Returns the list of files written (the index last when sharded).
 
 ``load(path, *, framework="pt", device="cpu")`` returns a dict name -> tensor/array in file
 order, allocating each and filling it with one engine read (CRC verified); all reads are
@@ -54,16 +56,13 @@ def load(path, *, framework: str = "pt", device="cpu", verify_crc: bool = True,
          strict: bool = True) -> Dict[str, object]:
     framework = check_framework(framework)
     out: Dict[str, object] = {}
-    pending = []
     with StreamReader(path, verify_crc=verify_crc, strict=strict) as r:
+        jobs = []  # (name, writable byte view of the destination)
         if framework == "pt":
-            import torch
-
             for name in r.keys():
-                m = r.meta(name)
-                t = r._empty_torch(name, m)
+                t = r._empty_torch(name, r.meta(name))
                 out[name] = t
-                pending.append(r._r.read_into(name, torch_bytes(t)))
+                jobs.append((name, torch_bytes(t)))
         else:
             import numpy as np
 
@@ -71,9 +70,12 @@ def load(path, *, framework: str = "pt", device="cpu", verify_crc: bool = True,
                 m = r.meta(name)
                 a = r._empty_numpy(name, m, numpy_dtype(m.dtype, name), m.shape)
                 out[name] = a
-                pending.append(r._r.read_into(name, a.reshape(-1).view(np.uint8)))
+                jobs.append((name, a.reshape(-1).view(np.uint8)))
+        # Every read in flight at once; the kernel faults the fresh destinations in as the
+        # reads land (measured: cheaper than touching them first, even on another thread).
+        ops = [r._r.read_into(name, view) for name, view in jobs]
         first_error = None
-        for op in pending:  # wait for every read, even after a failure
+        for op in ops:  # wait for every read, even after a failure
             try:
                 op.result()
             except BaseException as e:  # noqa: BLE001 - re-raised below
