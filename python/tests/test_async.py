@@ -146,3 +146,21 @@ def test_gil_released_during_io(tmp_path, what):
         assert stall < duration * 0.6, (what, duration, stall)
     finally:
         sys.setswitchinterval(old)
+
+
+def test_many_threads_one_reader_and_close_with_reads_pending(model):
+    from concurrent.futures import ThreadPoolExecutor
+
+    p, state = model
+    r = stsw.StreamReader(p)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda k: (k, r.to_numpy(k)), list(state) * 4))
+    for k, a in got:
+        np.testing.assert_array_equal(a, state[k])
+    outs = {k: np.empty(1 << 16, np.float32) for k in state}
+    futs = [r.read_into(k, o) for k, o in outs.items()]
+    r.close()  # pending reads keep their files open
+    for f in futs:
+        f.result()
+    for k in state:
+        np.testing.assert_array_equal(outs[k], state[k])
