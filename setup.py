@@ -35,4 +35,9 @@ class CMakeBuild(build_ext):
         self.copy_file(str(built), str(dest))
 
 
-setup(ext_modules=[Extension("stsw._stsw", sources=[])], cmdclass={"build_ext": CMakeBuild})
+setup(
+    ext_modules=[Extension("stsw._stsw", sources=[])],
+    cmdclass={"build_ext": CMakeBuild},
+    # setuptools' own staging out of the way of CMake build trees named build/.
+    options={"build": {"build_base": "build/setuptools"}},
+)
