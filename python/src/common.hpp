@@ -1,0 +1,59 @@
+// Shared pieces of the _stsw extension: the buffer guard, TensorMeta <-> Python tuples and
+// the per-concept binding entry points (errors, writer, reader, read futures, dump).
+//
+// GIL rules of the whole module: every call that may block (engine waits, file opens,
+// header I/O, closes, dumps) runs under py::gil_scoped_release; engine threads never touch
+// Python objects except in ReadOp's completion, which acquires the GIL only when Python
+// callbacks are registered (see read_op.cpp).
+#pragma once
+
+#include <Python.h>
+#include <pybind11/pybind11.h>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <tuple>
+
+#include "stsw/tensor_meta.hpp"
+
+namespace stsw::py {
+
+namespace pyb = pybind11;
+
+// A Py_buffer held for as long as this object lives (move-only). Released with the GIL
+// held: owners destroy it on a Python thread only.
+class BufferGuard {
+ public:
+  BufferGuard() = default;
+  // Requests a C-contiguous byte view of `obj` (writable when asked). Raises
+  // BufferError/TypeError (as Python does) for objects without a suitable buffer.
+  BufferGuard(pyb::handle obj, bool writable);
+  BufferGuard(BufferGuard&& other) noexcept;
+  BufferGuard& operator=(BufferGuard&& other) noexcept;
+  BufferGuard(const BufferGuard&) = delete;
+  BufferGuard& operator=(const BufferGuard&) = delete;
+  ~BufferGuard();
+
+  [[nodiscard]] std::span<std::byte> bytes() const noexcept {
+    return {static_cast<std::byte*>(view_.buf), static_cast<std::size_t>(view_.len)};
+  }
+  void release() noexcept;
+
+ private:
+  Py_buffer view_{};
+  bool held_ = false;
+};
+
+// (name, dtype, shape, offset_begin, offset_end, crc32 or None): the form the pure-Python
+// TensorMeta is built from and given back as.
+pyb::tuple meta_to_tuple(const TensorMeta& meta);
+TensorMeta meta_from_tuple(pyb::handle tuple);
+
+void bind_errors(pyb::module_& m);
+void bind_read_op(pyb::module_& m);
+void bind_writer(pyb::module_& m);
+void bind_reader(pyb::module_& m);
+void bind_dump(pyb::module_& m);
+
+}  // namespace stsw::py
