@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <functional>
 #include <map>
 
 #include "convert/convert_fixture.hpp"
@@ -60,7 +61,9 @@ void corrupt(const std::string& path, const std::string& name) {
 std::map<std::string, std::string> snapshot(const TempDir& dir) {
   std::map<std::string, std::string> s;
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
-    s[e.path().filename().string()] = read_file(e.path().string());
+    const std::string b = read_file(e.path().string());  // compact when a check fails
+    s[e.path().filename().string()] =
+        std::to_string(b.size()) + " bytes, hash " + std::to_string(std::hash<std::string>{}(b));
   }
   return s;
 }

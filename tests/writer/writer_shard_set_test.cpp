@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
+#include <string_view>
 
 #include "io/fault_injection.hpp"
 #include "stsw/dump.hpp"
@@ -17,13 +19,21 @@
 namespace stsw::writer_test {
 namespace {
 
-using Snapshot = std::map<std::string, std::vector<std::byte>>;  // name -> bytes ("<dir>")
+// name -> "<size> bytes, hash <h>" ("dir" for a directory): compact when a check fails.
+using Snapshot = std::map<std::string, std::string>;
 
 Snapshot snapshot(const TempDir& dir) {
   Snapshot s;
   for (const std::string& e : dir.entries()) {
     const std::string p = dir.file(e);
-    s[e] = std::filesystem::is_directory(p) ? std::vector<std::byte>{} : read_file(p);
+    if (std::filesystem::is_directory(p)) {
+      s[e] = "dir";
+      continue;
+    }
+    const std::vector<std::byte> b = read_file(p);
+    s[e] = std::to_string(b.size()) + " bytes, hash " +
+           std::to_string(std::hash<std::string_view>{}(
+               std::string_view(reinterpret_cast<const char*>(b.data()), b.size())));
   }
   return s;
 }
