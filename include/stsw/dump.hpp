@@ -68,9 +68,12 @@ struct DumpResult {
 // through a StreamWriter (durable, atomic); then the index is replaced atomically (temporary
 // file, fdatasync, rename, directory fsync): at every instant a loader that opens the index
 // finds the complete previous set or the complete new one. Then what the new set does not
-// use is removed: the shards the previous index named, every other file with a shard name
-// of the stem (leftovers of crashed dumps), and a single file at `path` (the previous
-// checkpoint when it was one file; loaders that find both prefer it to the index).
+// use is removed: the shards the previous index named (plain names ending in
+// ".safetensors", in this directory), every other file with a shard name of the stem
+// (leftovers of crashed dumps), and a single file at `path` (the previous checkpoint when
+// it was one file; loaders that find both prefer it to the index). A loader that read the
+// previous index just before it was replaced may then find its shards gone: it retries
+// from the index (StreamReader opens every shard right after the index).
 // Replacement (one file over a set): the file at `path` is replaced atomically; then the
 // previous index is removed (durably, first), then the previous shards as above. A crash in
 // between leaves the previous set complete beside the new file; the next dump removes it.
@@ -83,6 +86,8 @@ struct DumpResult {
 // shards that no index names (removed by the next dump of the same stem). Refused before
 // anything is written: a directory at the index name when sharding (InvalidArgument), and
 // one file at `path` when the previous index names `path` as one of its shards.
+// Thread safety: dumps to different stems may run at once; two dumps to the same stem at
+// the same time are not supported (both may pick the same new names): serialise them.
 // Throws Error: those of plan_layout and StreamWriter, and LengthMismatch when a view's data
 // size differs from shape x dtype.
 DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,

@@ -2,7 +2,10 @@
 // one (fresh names, the index last, stale shards removed), one file replacing a set and the
 // reverse, leftovers of crashed dumps, and failures (injected ENOSPC / EIO at every write
 // and sync, a directory in the way) that leave the previous set byte-identical.
+#include <sys/resource.h>
 #include <sys/stat.h>
+
+#include <csignal>
 
 #include <gtest/gtest.h>
 
@@ -197,6 +200,66 @@ TEST(ShardSet, ADirectoryInTheWayLeavesThePreviousSetIntact) {
     EXPECT_EQ(e.code(), Errc::InvalidArgument) << e.what();
   }
   EXPECT_EQ(dir2.entries(), std::vector<std::string>{"model.safetensors.index.json"});
+}
+
+TEST(ShardSet, ThePreviousIndexNamesItsShardsWhateverTheirNames) {
+  TempDir dir;
+  const Set a = make_set(4, kBytes, 1), b = make_set(4, kBytes, 2);
+  (void)dump_set(dir, a, 2, kBytes);
+  // As another tool would name them.
+  ASSERT_EQ(::rename(dir.file("model-00001-of-00002.safetensors").c_str(),
+                     dir.file("first.safetensors").c_str()),
+            0);
+  ASSERT_EQ(::rename(dir.file("model-00002-of-00002.safetensors").c_str(),
+                     dir.file("second.safetensors").c_str()),
+            0);
+  const std::string index = R"({"weight_map":{"t0":"first.safetensors","t1":"first.safetensors",)"
+                            R"("t2":"second.safetensors","t3":"second.safetensors"}})";
+  write_file(dir.file("model.safetensors.index.json"), std::as_bytes(std::span(index)));
+  write_file(dir.file("notes.txt"), pattern(3, 1));
+  (void)dump_set(dir, b, 2, kBytes);
+  std::vector<std::string> want = names(2);
+  want.push_back("model.safetensors.index.json");
+  want.push_back("notes.txt");
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(dir.entries(), want);
+}
+
+// The index is the last thing written: when it cannot be (here: larger than RLIMIT_FSIZE
+// allows, while every shard fits) the new shards go and the previous set stays.
+TEST(ShardSet, AFailedIndexLeavesThePreviousSetIntact) {
+  TempDir dir;
+  Set old;
+  Set next;
+  for (int i = 0; i < 200; ++i) {
+    const std::string name = std::string(200, 'n') + std::to_string(1000 + i);
+    old.data[name] = pattern(1, static_cast<unsigned>(i));
+    next.data[name] = pattern(1, static_cast<unsigned>(i + 7));
+  }
+  for (Set* s : {&old, &next}) {
+    for (const auto& [name, d] : s->data) s->views.push_back({name, DType::U8, {1}, d});
+  }
+  DumpOptions o;
+  o.max_shard_size = 100;  // two shards of 100 tensors: ~30 kB each, the index ~50 kB
+  (void)dump(old.views, dir.file("model.safetensors"), o);
+  const Snapshot before = snapshot(dir);
+  ASSERT_LT(std::filesystem::file_size(dir.file("model-00001-of-00002.safetensors")), 40000U);
+  ASSERT_GT(std::filesystem::file_size(dir.file("model.safetensors.index.json")), 40000U);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = saved;
+  small.rlim_cur = 40000;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  try {
+    (void)dump(next.views, dir.file("model.safetensors"), o);
+    ADD_FAILURE() << "the index was written";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("model.safetensors.index.json"), std::string::npos) << e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(snapshot(dir), before);
 }
 
 class ShardSetFaults : public ::testing::TestWithParam<BackendKind> {
