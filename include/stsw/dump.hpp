@@ -78,6 +78,8 @@ struct DumpResult {
 // previous index is removed (durably, first), then the previous shards as above. A crash in
 // between leaves the previous set complete beside the new file; the next dump removes it.
 // Directories are never removed; failures to remove previous files are logged (warning).
+// Space: both sets exist side by side until the index is replaced, so replacing a set needs
+// free space for the whole new set (NoSpace otherwise, the previous set intact).
 //
 // Failure (an error in any tensor, NoSpace, Io, a directory in the way, an exception from
 // a caller's callback): the previous checkpoint is byte-identical, index and every shard,
