@@ -7,7 +7,8 @@
 // the index) and verifies, and names exactly the previous or the new set, complete; other
 // files with shard names are complete shards of one generation that no index names
 // (documented: a kill before the new index or before the old shards were removed), never
-// more than one set of them.
+// more than one set of them. One file and a set replacing each other (stsw::dump): after
+// every kill the file is complete or the index names a complete set (or both).
 //
 // Kill points, per scenario:
 //  - timed: spread uniformly over [0, 1.1 x D] from fork, D the median duration of an
@@ -86,8 +87,10 @@ struct Tally {
 class CrashRun {
  public:
   // `fallback`: the children cannot use O_TMPFILE (seccomp), as on file systems without it.
-  CrashRun(bool sharded, bool fallback, std::string label)
-      : sharded_(sharded), fallback_(fallback), label_(std::move(label)) {}
+  // `mixed`: generation 0 is a sharded set, generation 1 one file at the same name, so
+  // every write replaces a set by a file or a file by a set.
+  CrashRun(bool sharded, bool fallback, std::string label, bool mixed = false)
+      : sharded_(sharded || mixed), mixed_(mixed), fallback_(fallback), label_(std::move(label)) {}
 
   // In the child: installs the seccomp filter when kill points or the fallback need it.
   void prepare_child(const StepKill& step, int fd) const {
@@ -98,7 +101,9 @@ class CrashRun {
   }
 
   void write_child(int gen, int marker_fd) const {
-    if (sharded_) {
+    if (mixed_ && gen == 1) {
+      dump_single(dir_.path(), gen, marker_fd);
+    } else if (sharded_) {
       write_sharded(dir_.path(), gen, marker_fd);
     } else {
       write_single(dir_.path(), gen, marker_fd);
@@ -139,38 +144,82 @@ class CrashRun {
         }
       }
     }
+    if (sharded_) add_generation_names();
     std::sort(total.begin(), total.end());
     std::sort(close.begin(), close.end());
     duration_ = (total[1] + total[2]) / 2;
     close_duration_ = (close[1] + close[2]) / 2;
     current_ = 0;
-    // Count the trapped file-system calls of one uninterrupted write.
-    if (step_kill_supported()) {
-      Child c = fork_child([&](int fd) {
-        if (!install_step_kill({0, 0, fallback_})) throw std::runtime_error("seccomp refused");
-        write_child(1, fd);
-        const std::string n = std::to_string(trapped_calls());
-        std::string names;
-        for (std::uint64_t i = 1; i <= trapped_calls(); ++i) names += " " + trapped_call_name(i);
-        const std::string msg = n + names;
-        if (::write(fd, msg.data(), msg.size()) < 0) ::_exit(5);
-      });
-      std::string got;  // "c" (the close marker, single file) then the count
-      char buf[64];
-      for (ssize_t r; (r = ::read(c.marker_fd, buf, sizeof buf)) > 0;) got.append(buf, r);
-      const int st = reap(c);
-      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        throw std::runtime_error(label_ + ": the counting child failed, status " +
-                                 std::to_string(st));
-      }
-      const std::size_t digits = got.find_first_of("0123456789");
-      if (digits == std::string::npos) throw std::runtime_error(label_ + ": no call count");
-      std::istringstream in(got.substr(digits));
-      in >> steps_;
-      std::cout << "[ crash ] " << label_ << ": " << steps_
-                << " trapped calls:" << got.substr(got.find(' ')) << "\n";
-      current_ = 1;
+    if (!step_kill_supported()) return;
+    if (mixed_) {  // on generation 0: the file over the set, then the set over the file
+      steps_by_gen_[1] = count_steps(1);
+      steps_by_gen_[0] = count_steps(0);
+      steps_ = steps_by_gen_[0] + steps_by_gen_[1];
+    } else {
+      steps_ = count_steps(1);
     }
+  }
+
+  // Writes `gen` once over what is on disk, counting its trapped file-system calls.
+  std::uint64_t count_steps(int gen) {
+    Child c = fork_child([&](int fd) {
+      if (!install_step_kill({0, 0, fallback_})) throw std::runtime_error("seccomp refused");
+      write_child(gen, fd);
+      const std::string n = std::to_string(trapped_calls());
+      std::string names;
+      for (std::uint64_t i = 1; i <= trapped_calls(); ++i) names += " " + trapped_call_name(i);
+      const std::string msg = n + names;
+      if (::write(fd, msg.data(), msg.size()) < 0) ::_exit(5);
+    });
+    std::string got;  // "c" (the close marker, single file) then the count
+    char buf[64];
+    for (ssize_t r; (r = ::read(c.marker_fd, buf, sizeof buf)) > 0;) got.append(buf, r);
+    const int st = reap(c);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      throw std::runtime_error(label_ + ": the counting child failed, status " +
+                               std::to_string(st));
+    }
+    const std::size_t digits = got.find_first_of("0123456789");
+    if (digits == std::string::npos) throw std::runtime_error(label_ + ": no call count");
+    std::istringstream in(got.substr(digits));
+    std::uint64_t n = 0;
+    in >> n;
+    std::cout << "[ crash ] " << label_ << ": " << n << " trapped calls writing generation " << gen
+              << ":" << got.substr(got.find(' ')) << "\n";
+    current_ = gen;
+    return n;
+  }
+
+  // The "-g1" twins of the plain shard names seen, and the index naming them (the writer
+  // takes them whenever the index on disk names the plain ones: a set over a set, or a set
+  // over a file that a crash left beside the previous index).
+  void add_generation_names() {
+    const std::string suffix = ".safetensors";
+    std::vector<std::pair<std::string, std::string>> twins;
+    for (const std::string& n : known_) {
+      if (n == kIndex || n == kDest || shard_key(n) != n) continue;
+      twins.emplace_back(n, n.substr(0, n.size() - suffix.size()) + "-g1" + suffix);
+    }
+    for (const auto& [plain, tagged] : twins) known_.insert(tagged);
+    std::set<std::vector<std::byte>> texts = index_texts_;
+    for (const std::vector<std::byte>& t : index_texts_) {
+      std::string text(reinterpret_cast<const char*>(t.data()), t.size());
+      for (const auto& [plain, tagged] : twins) {
+        for (std::size_t at; (at = text.find('"' + plain + '"')) != std::string::npos;) {
+          text.replace(at + 1, plain.size(), tagged);
+        }
+      }
+      const auto* b = reinterpret_cast<const std::byte*>(text.data());
+      texts.emplace(b, b + text.size());
+    }
+    index_texts_ = std::move(texts);
+  }
+
+  // Mixed: makes generation `gen` the one on disk (an uninterrupted write when it is not).
+  void ensure_current(int gen) {
+    if (current_ == gen) return;
+    (void)run_uninterrupted(gen);
+    current_ = gen;
   }
 
   // One kill point: fork a child writing the other generation, kill it per `how`, check.
@@ -251,6 +300,19 @@ class CrashRun {
       return std::string(" = ") + (got[k + 1] == '<' ? "before " : "after ") +
              syscall_label(std::strtol(got.c_str() + k + 2, nullptr, 10));
     };
+    if (mixed_) {  // every call of both transitions: the file over the set, the set over it
+      for (const int gen : {1, 0}) {
+        const std::string what =
+            gen == 1 ? " of the file over the set" : " of the set over the file";
+        for (std::uint64_t n = 1; n <= steps_by_gen_[gen]; ++n) {
+          ensure_current(1 - gen);
+          kill_point(until_exit, {n, 0}, "kill before call " + std::to_string(n) + what, t);
+          ensure_current(1 - gen);
+          kill_point(until_exit, {0, n}, "kill after call " + std::to_string(n) + what, t);
+        }
+      }
+      return t;
+    }
     for (std::uint64_t n = 1; n <= steps_; ++n) {
       kill_point(until_exit, {n, 0}, "kill before call " + std::to_string(n), t);
       kill_point(until_exit, {0, n}, "kill after call " + std::to_string(n), t);
@@ -262,12 +324,14 @@ class CrashRun {
   void check(int next, const std::string& desc, Tally& t);
 
   bool sharded_;
+  bool mixed_ = false;
   bool fallback_;
   std::string label_;
   ScratchDir dir_{"crash"};
   Files expected_[2];
   double duration_ = 0, close_duration_ = 0, check_seconds_ = 0;
   std::uint64_t steps_ = 0;
+  std::uint64_t steps_by_gen_[2] = {0, 0};  // mixed
   int current_ = 0;
   bool warned_threads_ = false;
   std::set<std::string> known_;                   // every name calibration saw
@@ -335,40 +399,49 @@ void CrashRun::check(int next, const std::string& desc, Tally& t) {
     fail("calibration saw no index");
     return;
   }
-  // The index is replaced atomically, last: it is always there and names a complete set.
+  // The index is replaced atomically, last: it is always there (or, mixed, the one file is)
+  // and names a complete set.
   const std::string index = dir_.file(kIndex);
-  if (::access(index.c_str(), F_OK) != 0) {
-    fail("no index: neither the previous nor the new set can be opened");
-    return;
-  }
-  const std::vector<std::byte> text = slurp(index);
-  if (index_texts_.count(text) == 0) fail("the index differs from every expected text");
-  if (const std::string v = verify_file(index, engine); !v.empty()) {
-    fail("the index does not open and verify: " + v);
-  }
-  const std::string_view view(reinterpret_cast<const char*>(text.data()), text.size());
-  std::set<int> gens;
+  const bool has_index = ::access(index.c_str(), F_OK) == 0;
+  const std::size_t shards = expected_[mixed_ ? 0 : next].size();
   std::size_t named = 0;
-  for (const std::string& name : known_) {
-    if (name == kIndex || view.find('"' + name + '"') == std::string_view::npos) continue;
-    ++named;
-    if (holds.count(name) == 0) {
-      fail("the index names " + name + ", which is missing or incomplete");
-    } else {
-      gens.insert(holds[name]);
+  if (has_index) {
+    const std::vector<std::byte> text = slurp(index);
+    if (index_texts_.count(text) == 0) fail("the index differs from every expected text");
+    if (const std::string v = verify_file(index, engine); !v.empty()) {
+      fail("the index does not open and verify: " + v);
+    }
+    const std::string_view view(reinterpret_cast<const char*>(text.data()), text.size());
+    std::set<int> gens;
+    for (const std::string& name : known_) {
+      if (name == kIndex || view.find('"' + name + '"') == std::string_view::npos) continue;
+      ++named;
+      if (holds.count(name) == 0) {
+        fail("the index names " + name + ", which is missing or incomplete");
+      } else {
+        gens.insert(holds[name]);
+      }
+    }
+    if (named != shards) fail("the index names " + std::to_string(named) + " known shards");
+    if (gens.size() != 1) {
+      fail("the index names shards of " + std::to_string(gens.size()) + " generations");
+    } else if (!mixed_) {
+      current_ = *gens.begin();
     }
   }
-  const std::size_t shards = expected_[next].size();
-  if (named != shards) fail("the index names " + std::to_string(named) + " known shards");
-  if (gens.size() != 1) {
-    fail("the index names shards of " + std::to_string(gens.size()) + " generations");
-  } else {
-    current_ = *gens.begin();
+  const bool file = mixed_ && holds.count(kDest) != 0;
+  if (mixed_) {
+    // A loader that prefers the one file finds it complete, or else a complete set.
+    if (!file && !has_index) fail("neither a complete file nor an index");
+    current_ = file && has_index ? next : file ? 1 : 0;  // both: `next` got as far as its own
+  } else if (!has_index) {
+    fail("no index: neither the previous nor the new set can be opened");
   }
   // Complete shards no index names: at most one set (the next dump takes those names).
-  if (holds.size() > named) ++t.unnamed_shards;
-  if (holds.size() > 2 * shards) {
-    fail(std::to_string(holds.size()) + " shard files: leftovers of more than one set");
+  const std::size_t shard_files = holds.size() - (file ? 1 : 0);
+  if (shard_files > named) ++t.unnamed_shards;
+  if (shard_files > 2 * shards) {
+    fail(std::to_string(shard_files) + " shard files: leftovers of more than one set");
   }
 }
 
@@ -437,6 +510,20 @@ TEST(STSW_CRASH_SUITE, ShardedDumpReplacingASet) {
   if (step_kill_supported()) {
     EXPECT_GT(t.unnamed_shards, 0U) << "no kill fell between the new shards and the index";
   }
+}
+
+// One file replacing a set and a set replacing one file, alternately: the set's index goes
+// only after the file is in place, the file only after the index is.
+TEST(STSW_CRASH_SUITE, DumpSwitchingBetweenOneFileAndASet) {
+  const double t0 = seconds_now();
+  const std::uint64_t timed = points() * 10 / 100;
+  CrashRun run(false, false, "file <-> set", true);
+  const Tally t = run.run(timed, 0);
+  report("one file <-> sharded set (" + std::to_string(timed) + " timed, " +
+             std::to_string(run.steps()) + " x 2 at file-system calls; checks " +
+             std::to_string(run.check_seconds()) + " s)",
+         t, seconds_now() - t0);
+  expect_clean(t, timed);
 }
 
 // Where O_TMPFILE is missing the writer fills a hidden temporary name: a crash may leave that

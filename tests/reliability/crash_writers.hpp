@@ -26,4 +26,8 @@ void write_single(const std::string& dir, int gen, int marker_fd);
 // and dir/model.safetensors.index.json, durable. Throws Error.
 void write_sharded(const std::string& dir, int gen, int marker_fd);
 
+// In a child: stsw::dump of the single-file generation `gen` (generation_specs(gen, false))
+// into dir/model.safetensors, durable: one file replacing a sharded set. Throws Error.
+void dump_single(const std::string& dir, int gen, int marker_fd);
+
 }  // namespace stsw::reliability
