@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "convert/source.hpp"
+#include "reader/shard_index.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
 #include "writer/shard_plan.hpp"
@@ -63,6 +64,21 @@ void write_one_file(cvt::SourcePlan& plan, const std::vector<std::size_t>& which
     if (options.on_progress) options.on_progress(progress);
   }
   w.close().get();
+}
+
+// The files a conversion reads: `input`, and the shards an input index names.
+std::vector<std::string> input_files(const std::string& input) {
+  std::vector<std::string> files = {input};
+  if (input.size() < 5 || input.compare(input.size() - 5, 5, ".json") != 0) return files;
+  try {
+    std::string dir, base;
+    writer::split_path(input, dir, base);
+    const detail::ShardIndex index = detail::parse_index(detail::read_index_file(input), input);
+    for (const std::string& n : index.shard_names) files.push_back(dir + "/" + n);
+  } catch (const Error&) {
+    // Opened by the source already; a file that changed since only loses this protection.
+  }
+  return files;
 }
 
 cvt::SourcePlan open_source(const std::string& input, ConvertFormat format,
@@ -140,7 +156,7 @@ ConvertResult convert(const std::string& input, const std::string& output,
     progress.bytes_total += *n;
   }
   const auto shards = writer::plan_shards(sizes, options.max_shard_size.value_or(UINT64_MAX));
-  writer::ShardSetWriter set(output, shards.size(), options.durable);
+  writer::ShardSetWriter set(output, shards.size(), options.durable, input_files(input));
   set.write(1, [&](std::size_t s) {
     write_one_file(plan, shards[s], set.file(s), options, wo, progress);
   });

@@ -109,7 +109,8 @@ class DirFd {
 
 }  // namespace
 
-ShardSetWriter::ShardSetWriter(const std::string& path, std::size_t shards, bool durable)
+ShardSetWriter::ShardSetWriter(const std::string& path, std::size_t shards, bool durable,
+                               const std::vector<std::string>& inputs)
     : path_(path), durable_(durable) {
   split_path(path, dir_, base_);
   stem_ = shard_stem(base_);
@@ -131,6 +132,21 @@ ShardSetWriter::ShardSetWriter(const std::string& path, std::size_t shards, bool
   std::set<std::string> taken(previous_names_.begin(), previous_names_.end());
   if (!known) {
     for (std::string& n : list_shard_names(dir_, stem_)) taken.insert(std::move(n));
+  }
+  if (!inputs.empty()) {
+    std::set<std::pair<dev_t, ino_t>> input_files;
+    for (const std::string& in : inputs) {
+      struct stat st {};
+      if (::stat(in.c_str(), &st) == 0) input_files.emplace(st.st_dev, st.st_ino);
+    }
+    for (const std::string& n : list_shard_names(dir_, stem_)) {
+      struct stat st {};
+      if (::stat((dir_ + "/" + n).c_str(), &st) == 0 &&
+          input_files.count({st.st_dev, st.st_ino}) != 0) {
+        taken.insert(n);
+        inputs_.insert(n);
+      }
+    }
   }
   for (unsigned generation = 0;; ++generation) {
     names_.clear();
@@ -249,6 +265,11 @@ void ShardSetWriter::remove_previous() noexcept {
     bool removed = false;
     for (const std::string& n : remove) {
       if (keep.count(n) != 0 || !removable(dir.get(), n)) continue;
+      // An input that only looks like a shard of the stem (no index named it) stays.
+      if (inputs_.count(n) != 0 &&
+          std::find(previous_names_.begin(), previous_names_.end(), n) == previous_names_.end()) {
+        continue;
+      }
       if (::unlinkat(dir.get(), n.c_str(), 0) == 0) {
         removed = true;
       } else if (errno != ENOENT) {

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,7 +43,12 @@ class ShardSetWriter {
   // file at `path`, no index). Throws Error: those of TargetFile::create for the index
   // (a directory in the way: InvalidArgument), Io naming the directory when it cannot be
   // listed. An unreadable or invalid previous index is not an error (see dump.hpp).
-  ShardSetWriter(const std::string& path, std::size_t shards, bool durable);
+  // `inputs`: files being read while the set is written (convert's input, and the shards
+  // of an input index); a new shard never takes the name of one of them (same inode), so
+  // a failed conversion cannot replace and then remove its own input, and an input that
+  // merely has a shard name of the stem (no previous index names it) is not removed.
+  ShardSetWriter(const std::string& path, std::size_t shards, bool durable,
+                 const std::vector<std::string>& inputs = {});
   ShardSetWriter(const ShardSetWriter&) = delete;
   ShardSetWriter& operator=(const ShardSetWriter&) = delete;
   ~ShardSetWriter();  // removes the new shards unless published
@@ -78,6 +84,7 @@ class ShardSetWriter {
   std::vector<std::string> names_;           // file names of the new shards (base_ when one file)
   std::vector<std::string> files_;           // dir_ + "/" + names_
   std::vector<std::string> previous_names_;  // shard names of the previous index
+  std::set<std::string> inputs_;             // shard names of the stem that are inputs
   TargetFile index_;                         // sharded only
   bool published_ = false;
 };

@@ -30,10 +30,11 @@
 // (include/stsw/dump.hpp: a loader opening the index finds the complete previous or the
 // complete new set; shards the new set does not name are removed afterwards). Converting a
 // sharded set onto its own stem is safe: the new shards never take the input's names, and
-// the input's files are removed only after the new index is in place. Data flows from the
-// input to the output through bounded buffers: memory does not grow with the checkpoint's
-// size (see gather limits in ConvertOptions). A failed conversion (a CrcMismatch in any
-// tensor included) leaves `output` untouched: the previous file or set byte-identical and no
+// the input's files are removed only after the new index is in place. An input that merely
+// has a shard name of the output's stem (no index names it) is never overwritten or removed. Data
+// flows from the input to the output through bounded buffers: memory does not grow with the
+// checkpoint's size (see gather limits in ConvertOptions). A failed conversion (a CrcMismatch in
+// any tensor included) leaves `output` untouched: the previous file or set byte-identical and no
 // new shard behind.
 //
 // Errors: stsw::Error. Unsupported (refused pickle constructs, dtypes safetensors cannot

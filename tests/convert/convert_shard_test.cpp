@@ -144,5 +144,31 @@ TEST(ConvertSharded, ACorruptSetOntoItsOwnStemIsLeftAsItWas) {
   }
 }
 
+// An input that has a shard name of the output's stem (no index names it) is never
+// overwritten: a failed conversion cannot replace and then remove it, and a successful one
+// leaves it.
+TEST(ConvertSharded, AnInputUnderAShardNameOfTheOutputIsNeverTaken) {
+  TempDir dir;
+  const Tensors t = make_tensors(6, 5);
+  const std::string input = dir.file("model-00001-of-00003.safetensors");
+  dump_to(dir, t, "model-00001-of-00003.safetensors", 0);
+  const std::string good = read_file(input);
+  corrupt(input, "t5");  // the third shard fails
+  const auto before = snapshot(dir);
+  try {
+    (void)convert(input, dir.file("model.safetensors"), sharded(2));
+    ADD_FAILURE() << "accepted a corrupt tensor";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::CrcMismatch) << e.what();
+  }
+  EXPECT_EQ(snapshot(dir), before);
+  write_file(input, good);
+  const ConvertResult r = convert(input, dir.file("model.safetensors"), sharded(2));
+  EXPECT_EQ(r.files.at(0), dir.file("model-00001-of-00003-g1.safetensors"));
+  expect_checkpoint(*r.index, t);
+  EXPECT_EQ(read_file(input), good);
+  EXPECT_EQ(snapshot(dir).size(), 5U);  // the input, three shards, the index
+}
+
 }  // namespace
 }  // namespace stsw
