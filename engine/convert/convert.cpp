@@ -10,9 +10,11 @@
 #include <unordered_map>
 
 #include "convert/source.hpp"
+#include "reader/shard_index.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
 #include "writer/shard_plan.hpp"
+#include "writer/shard_set_writer.hpp"
 #include "writer/target_file.hpp"
 
 namespace stsw {
@@ -69,32 +71,19 @@ void write_one_file(cvt::SourcePlan& plan, const std::vector<std::size_t>& which
   w.close().get();
 }
 
-void remove_stale_index(const std::string& path, bool durable, const std::string& dir) {
-  if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return;
-    throw errno_error(errno, "remove the stale index " + path);
+// The files a conversion reads: `input`, and the shards an input index names.
+std::vector<std::string> input_files(const std::string& input) {
+  std::vector<std::string> files = {input};
+  if (input.size() < 5 || input.compare(input.size() - 5, 5, ".json") != 0) return files;
+  try {
+    std::string dir, base;
+    writer::split_path(input, dir, base);
+    const detail::ShardIndex index = detail::parse_index(detail::read_index_file(input), input);
+    for (const std::string& n : index.shard_names) files.push_back(dir + "/" + n);
+  } catch (const Error&) {
+    // Opened by the source already; a file that changed since only loses this protection.
   }
-  if (!durable) return;
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw errno_error(errno, "open directory " + dir);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) throw errno_error(err, "fsync directory " + dir);
-}
-
-void write_index(const std::string& path, const std::string& text, bool durable) {
-  writer::TargetFile t = writer::TargetFile::create(path, IoMode::Buffered, text.size());
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n =
-        ::pwrite(t.file().fd(), text.data() + done, text.size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw errno_error(errno, "write " + path);
-    done += static_cast<std::size_t>(n);
-  }
-  if (durable && ::fdatasync(t.file().fd()) != 0) throw errno_error(errno, "fdatasync " + path);
-  t.commit(durable);
+  return files;
 }
 
 // Converting a file onto itself (the same name, a hard link or a symlink to it) replaces the
@@ -191,24 +180,16 @@ ConvertResult convert(const std::string& input, const std::string& output,
     progress.bytes_total += *n;
   }
   const auto shards = writer::plan_shards(sizes, options.max_shard_size.value_or(UINT64_MAX));
-  if (shards.size() == 1) {
-    write_one_file(plan, shards[0], output, options, wo, progress);
-    result.files.push_back(output);
-  } else {
-    const std::string stem = writer::shard_stem(base);
-    const std::string index_path = dir + "/" + writer::index_file_name(stem);
-    remove_stale_index(index_path, options.durable, dir);
-    std::vector<std::pair<std::string, std::string>> weight_map;
-    for (std::size_t s = 0; s < shards.size(); ++s) {
-      const std::string name = writer::shard_file_name(stem, s, shards.size());
-      write_one_file(plan, shards[s], dir + "/" + name, options, wo, progress);
-      result.files.push_back(dir + "/" + name);
-      for (std::size_t i : shards[s]) weight_map.emplace_back(plan.tensors[i].name, name);
-    }
-    write_index(index_path, writer::index_json(progress.bytes_total, std::move(weight_map)),
-                options.durable);
-    result.index = index_path;
+  writer::ShardSetWriter set(output, shards.size(), options.durable, input_files(input));
+  set.write(1, [&](std::size_t s) {
+    write_one_file(plan, shards[s], set.file(s), options, wo, progress);
+  });
+  std::vector<std::pair<std::string, std::size_t>> weight_map;
+  for (std::size_t s = 0; s < shards.size(); ++s) {
+    for (std::size_t i : shards[s]) weight_map.emplace_back(plan.tensors[i].name, s);
   }
+  result.index = set.publish(weight_map, progress.bytes_total);
+  result.files = set.files();
   result.tensors = plan.tensors.size();
   result.bytes = progress.bytes_total;
   return result;

@@ -1,21 +1,13 @@
 // stsw::dump: plans files and shards and streams in-memory tensors through StreamWriters.
 #include "stsw/dump.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
-#include <exception>
-#include <mutex>
-#include <thread>
 #include <unordered_map>
 
 #include "codec/text.hpp"
 #include "stsw/error.hpp"
 #include "writer/shard_plan.hpp"
-#include "writer/target_file.hpp"
+#include "writer/shard_set_writer.hpp"
 
 namespace stsw {
 
@@ -42,35 +34,6 @@ void write_file(const std::vector<TensorView>& views, const std::vector<std::siz
   }
   for (auto& f : staged) f.get();
   w.close().get();
-}
-
-void remove_durably(const std::string& dir, const std::string& name, bool durable) {
-  const std::string path = dir + "/" + name;
-  if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return;
-    throw errno_error(errno, "remove the stale index " + path);
-  }
-  if (!durable) return;
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw errno_error(errno, "open directory " + dir);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) throw errno_error(err, "fsync directory " + dir);
-}
-
-void write_small_file(const std::string& path, const std::string& text, bool durable) {
-  writer::TargetFile t = writer::TargetFile::create(path, IoMode::Buffered, text.size());
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n =
-        ::pwrite(t.file().fd(), text.data() + done, text.size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw errno_error(errno, "write " + path + " at offset " + std::to_string(done));
-    done += static_cast<std::size_t>(n);
-  }
-  if (durable && ::fdatasync(t.file().fd()) != 0) throw errno_error(errno, "fdatasync " + path);
-  t.commit(durable);
 }
 
 std::shared_ptr<Engine> resolve_engine(const DumpOptions& options) {
@@ -106,94 +69,37 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
 
   WriterOptions wo = options;
   wo.engine = resolve_engine(options);
-  DumpResult result;
-  std::vector<std::vector<std::size_t>> shards =
+  const std::vector<std::vector<std::size_t>> shards =
       writer::plan_shards(sizes, options.max_shard_size.value_or(UINT64_MAX));
-  if (shards.size() == 1) {
-    write_file(tensors, shards[0], path, options, wo);
-    result.files.push_back(path);
-    return result;
-  }
-
-  std::string dir, base;
-  writer::split_path(path, dir, base);
-  const std::string stem = writer::shard_stem(base);
-  const std::string index_name = writer::index_file_name(stem);
-  if (!wo.metadata) wo.metadata = Metadata{{"format", "pt"}};
-  const unsigned pool = wo.engine->options().buffer_count;
-  const unsigned parallel = static_cast<unsigned>(std::clamp<std::size_t>(
-      options.parallel_shards, 1,
-      std::max<std::size_t>(1, std::min<std::size_t>(shards.size(), pool))));
-  if (parallel > 1) {
-    // Together the writers must hold fewer buffers than the pool, or they could wait on
-    // each other forever.
-    const unsigned share = std::max(1U, pool / parallel);
-    wo.buffer_count = wo.buffer_count != 0 ? std::min(wo.buffer_count, share) : share;
-  }
-
-  // The old index would point into shards we are about to replace: remove it first.
-  remove_durably(dir, index_name, options.durable);
-
-  std::vector<std::string> names(shards.size());
-  for (std::size_t s = 0; s < shards.size(); ++s) {
-    names[s] = writer::shard_file_name(stem, s, shards.size());
-  }
-  std::atomic<std::size_t> next{0};
-  std::mutex error_mu;
-  std::exception_ptr error;
-  std::vector<char> written(shards.size(), 0);  // shards this call put in place
-  auto worker = [&] {
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (error) return;
-      }
-      const std::size_t s = next.fetch_add(1);
-      if (s >= shards.size()) return;
-      try {
-        write_file(tensors, shards[s], dir + "/" + names[s], options, wo);
-        std::lock_guard<std::mutex> lock(error_mu);
-        written[s] = 1;
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (!error) error = std::current_exception();
-      }
+  writer::ShardSetWriter set(path, shards.size(), options.durable);
+  unsigned parallel = 1;
+  if (shards.size() > 1) {
+    if (!wo.metadata) wo.metadata = Metadata{{"format", "pt"}};
+    const unsigned pool = wo.engine->options().buffer_count;
+    parallel = static_cast<unsigned>(std::clamp<std::size_t>(
+        options.parallel_shards, 1,
+        std::max<std::size_t>(1, std::min<std::size_t>(shards.size(), pool))));
+    if (parallel > 1) {
+      // Together the writers must hold fewer buffers than the pool, or they could wait on
+      // each other forever.
+      const unsigned share = std::max(1U, pool / parallel);
+      wo.buffer_count = wo.buffer_count != 0 ? std::min(wo.buffer_count, share) : share;
     }
-  };
-  std::vector<std::thread> threads;
-  for (unsigned i = 1; i < parallel; ++i) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  // A failed set leaves nothing behind: no index names it, so its shards are only lost space
-  // (on a full disk, the space a retry needs).
-  const auto remove_written = [&] {
-    for (std::size_t s = 0; s < shards.size(); ++s) {
-      if (written[s]) ::unlink((dir + "/" + names[s]).c_str());
-    }
-  };
-  if (error) {
-    remove_written();
-    std::rethrow_exception(error);
   }
+  set.write(parallel,
+            [&](std::size_t s) { write_file(tensors, shards[s], set.file(s), options, wo); });
 
-  // Every shard is durable: now the index may point at them.
-  std::vector<std::pair<std::string, std::string>> weight_map;
+  std::vector<std::pair<std::string, std::size_t>> weight_map;
   std::uint64_t total = 0;
   for (std::size_t s = 0; s < shards.size(); ++s) {
     for (std::size_t i : shards[s]) {
-      weight_map.emplace_back(tensors[i].name, names[s]);
+      weight_map.emplace_back(tensors[i].name, s);
       total += sizes[i];
     }
-    result.files.push_back(dir + "/" + names[s]);
   }
-  const std::string index_path = dir + "/" + index_name;
-  try {
-    write_small_file(index_path, writer::index_json(total, std::move(weight_map)), options.durable);
-  } catch (...) {
-    remove_written();
-    throw;
-  }
-  result.index = index_path;
+  DumpResult result;
+  result.index = set.publish(weight_map, total);
+  result.files = set.files();
   return result;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string_view>
 
 #include "codec/text.hpp"
 
@@ -32,10 +33,40 @@ std::string shard_stem(const std::string& file_name) {
   return file_name;
 }
 
-std::string shard_file_name(const std::string& stem, std::size_t index, std::size_t count) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "-%05zu-of-%05zu.safetensors", index + 1, count);
+std::string shard_file_name(const std::string& stem, std::size_t index, std::size_t count,
+                            unsigned generation) {
+  char buf[80];
+  if (generation == 0) {
+    std::snprintf(buf, sizeof buf, "-%05zu-of-%05zu.safetensors", index + 1, count);
+  } else {
+    std::snprintf(buf, sizeof buf, "-%05zu-of-%05zu-g%u.safetensors", index + 1, count, generation);
+  }
   return stem + buf;
+}
+
+namespace {
+// Consumes at least `min` decimal digits from the front of `s`.
+bool eat_digits(std::string_view& s, std::size_t min) {
+  std::size_t n = 0;
+  while (n < s.size() && s[n] >= '0' && s[n] <= '9') ++n;
+  if (n < min) return false;
+  s.remove_prefix(n);
+  return true;
+}
+bool eat(std::string_view& s, std::string_view lit) {
+  if (s.substr(0, lit.size()) != lit) return false;
+  s.remove_prefix(lit.size());
+  return true;
+}
+}  // namespace
+
+bool is_shard_file_name(const std::string& stem, const std::string& name) {
+  std::string_view s = name;
+  if (!eat(s, stem) || !eat(s, "-") || !eat_digits(s, 5) || !eat(s, "-of-") || !eat_digits(s, 5)) {
+    return false;
+  }
+  if (eat(s, "-g") && !eat_digits(s, 1)) return false;
+  return s == ".safetensors";
 }
 
 std::string index_file_name(const std::string& stem) { return stem + ".safetensors.index.json"; }

@@ -19,9 +19,16 @@ namespace stsw::writer {
 // "model.safetensors" -> "model"; a name without that suffix is kept whole.
 [[nodiscard]] std::string shard_stem(const std::string& file_name);
 
-// "<stem>-00001-of-00005.safetensors" for index 0 of 5 (1-based, at least 5 digits).
+// "<stem>-00001-of-00005.safetensors" for index 0 of 5 (1-based, at least 5 digits);
+// generation g > 0 gives "<stem>-00001-of-00005-g<g>.safetensors" (the sharded-set writer
+// uses it when the previous set's index names the plain names: include/stsw/dump.hpp).
 [[nodiscard]] std::string shard_file_name(const std::string& stem, std::size_t index,
-                                          std::size_t count);
+                                          std::size_t count, unsigned generation = 0);
+
+// True when `name` is a shard name of `stem` as shard_file_name makes them, for any index,
+// count and generation: "<stem>-<5+ digits>-of-<5+ digits>[-g<digits>].safetensors". The
+// digits contain no '-', so the name of one stem is never a shard name of another.
+[[nodiscard]] bool is_shard_file_name(const std::string& stem, const std::string& name);
 
 // "<stem>.safetensors.index.json".
 [[nodiscard]] std::string index_file_name(const std::string& stem);

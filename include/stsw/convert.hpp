@@ -26,12 +26,19 @@
 //
 // Output goes through StreamWriter (atomic replace, CRC-32 per tensor by default), one
 // file, or shards "<stem>-0000i-of-0000N.safetensors" plus "<stem>.safetensors.index.json"
-// when max_shard_size splits the tensors. Data flows from the input to the output through
-// bounded buffers: memory does not grow with the checkpoint's size (see gather limits in
-// ConvertOptions). A failed conversion leaves `output` untouched. Converting a file onto
-// itself (the same name, a hard link or a symlink to it) is refused with InvalidArgument
-// before anything is written, unless the input is safetensors: that input is read in full
-// before the output replaces it, so the in-place re-layout is safe.
+// when max_shard_size splits the tensors, named and replaced exactly as stsw::dump does
+// (include/stsw/dump.hpp: a loader opening the index finds the complete previous or the
+// complete new set; shards the new set does not name are removed afterwards). Converting a
+// sharded set onto its own stem is safe: the new shards never take the input's names, and
+// the input's files are removed only after the new index is in place. An input that merely
+// has a shard name of the output's stem (no index names it) is never overwritten or removed. Data
+// flows from the input to the output through bounded buffers: memory does not grow with the
+// checkpoint's size (see gather limits in ConvertOptions). A failed conversion (a CrcMismatch in
+// any tensor included) leaves `output` untouched: the previous file or set byte-identical and no
+// new shard behind. Converting a file onto itself (the same name, a hard link or a symlink
+// to it) is refused with InvalidArgument before anything is written, unless the input is
+// safetensors: that input is read in full before the output replaces it, so the in-place
+// re-layout is safe.
 //
 // Errors: stsw::Error. Unsupported (refused pickle constructs, dtypes safetensors cannot
 // hold, legacy formats), InvalidArgument (corrupt or truncated inputs, absurd sizes; the

@@ -7,7 +7,8 @@
 //   stsw::dump(ts, "out/model.safetensors", o);  // model-00001-of-0000N.safetensors + index
 //
 // Every file goes through a StreamWriter, so each is written atomically and durably (with
-// the options' crc32 / align / durable settings).
+// the options' crc32 / align / durable settings); a sharded set is replaced as a whole
+// (see dump() below; stsw::convert uses the same sharded-set writer).
 #pragma once
 
 #include <cstddef>
@@ -50,17 +51,47 @@ struct DumpResult {
   std::optional<std::string> index;  // the index file, when sharded
 };
 
-// Writes `tensors` to `path` (a file name such as "dir/model.safetensors").
-// One file unless max_shard_size splits the tensors into several shards; then the shards
-// are named "<stem>-00001-of-0000N.safetensors" next to `path` (stem: the file name without
-// ".safetensors"), each with metadata options.metadata or {"format": "pt"} when unset, and
-// "<stem>.safetensors.index.json" = {"metadata":{"total_size":...},"weight_map":{...}} is
-// written last, after every shard is durable. An index already at that name is removed
-// before the first shard is replaced, so a crash never leaves an index that points at
-// missing or rewritten data. When a shard or the index fails (NoSpace, Io), the shards this
-// call already put in place are removed, so a failed dump leaves no partial set. Throws
-// Error: those of plan_layout and StreamWriter, and LengthMismatch when a view's data size
-// differs from shape x dtype.
+// Writes `tensors` to `path` (a file name such as "dir/model.safetensors"), replacing the
+// checkpoint there. One file unless max_shard_size splits the tensors into several shards;
+// then the shards go next to `path` (stem: the file name without ".safetensors"), each
+// with metadata options.metadata or {"format": "pt"} when unset, and the index
+// "<stem>.safetensors.index.json" = {"metadata":{"total_size":...},"weight_map":{...}}.
+//
+// Shard names: "<stem>-0000i-of-0000N.safetensors", unless the index already at that name
+// (the previous set) names any of these N names; then the first generation g = 1, 2, ...
+// whose names "<stem>-0000i-of-0000N-g<g>.safetensors" it names none of. So the new shards
+// never overwrite a shard of the previous set (re-dumping N shards over N shards alternates
+// between the plain names and "-g1"). When the previous index exists but cannot be read or
+// parsed, no existing file with a shard name of the stem is overwritten either.
+//
+// Replacement (a sharded set over anything): every shard is written under its new name
+// through a StreamWriter (durable, atomic); then the index is replaced atomically (temporary
+// file, fdatasync, rename, directory fsync): at every instant a loader that opens the index
+// finds the complete previous set or the complete new one. Then what the new set does not
+// use is removed: the shards the previous index named (plain names ending in
+// ".safetensors", in this directory), every other file with a shard name of the stem
+// (leftovers of crashed dumps), and a single file at `path` (the previous checkpoint when
+// it was one file; loaders that find both prefer it to the index). A loader that read the
+// previous index just before it was replaced may then find its shards gone: it retries
+// from the index (StreamReader opens every shard right after the index).
+// Replacement (one file over a set): the file at `path` is replaced atomically; then the
+// previous index is removed (durably, first), then the previous shards as above. A crash in
+// between leaves the previous set complete beside the new file; the next dump removes it.
+// Directories are never removed; failures to remove previous files are logged (warning).
+// Space: both sets exist side by side until the index is replaced, so replacing a set needs
+// free space for the whole new set (NoSpace otherwise, the previous set intact).
+//
+// Failure (an error in any tensor, NoSpace, Io, a directory in the way, an exception from
+// a caller's callback): the previous checkpoint is byte-identical, index and every shard,
+// and the new shards this call wrote are removed. A crash (SIGKILL, power loss with
+// `durable`) before the index is replaced leaves the previous set and, at most, complete new
+// shards that no index names (removed by the next dump of the same stem). Refused before
+// anything is written: a directory at the index name when sharding (InvalidArgument), and
+// one file at `path` when the previous index names `path` as one of its shards.
+// Thread safety: dumps to different stems may run at once; two dumps to the same stem at
+// the same time are not supported (both may pick the same new names): serialise them.
+// Throws Error: those of plan_layout and StreamWriter, and LengthMismatch when a view's data
+// size differs from shape x dtype.
 DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
                 const DumpOptions& options = {});
 

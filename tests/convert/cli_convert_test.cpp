@@ -2,10 +2,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <functional>
+#include <map>
 
 #include "cli/cli_runner.hpp"
 #include "convert/test_support.hpp"
+#include "stsw/dump.hpp"
 #include "stsw/reader.hpp"
 
 namespace stsw {
@@ -94,6 +100,63 @@ TEST(CliConvert, ProgressBarOnlyOnATerminal) {
   EXPECT_THAT(tty.out, HasSubstr("converted 14 tensors"));
   EXPECT_THAT(tty.out, HasSubstr("\r["));  // the bar was drawn
   EXPECT_THAT(tty.out, HasSubstr("100%"));
+}
+
+std::map<std::string, std::string> snapshot(const TempDir& dir) {
+  std::map<std::string, std::string> s;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    const std::string b = cvt::test::read_file(e.path().string());  // compact when a check fails
+    s[e.path().filename().string()] =
+        std::to_string(b.size()) + " bytes, hash " + std::to_string(std::hash<std::string>{}(b));
+  }
+  return s;
+}
+
+// Six 40000-byte tensors, dumped to `path` in shards of two (one file when !sharded).
+void dump_six(const std::string& path, char seed, bool sharded) {
+  std::vector<std::string> data(6, std::string(40000, '\0'));
+  std::vector<TensorView> views;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    for (std::size_t j = 0; j < data[i].size(); ++j) data[i][j] = static_cast<char>(seed + i * j);
+    views.push_back(
+        {"t" + std::to_string(i), DType::U8, {40000}, std::as_bytes(std::span(data[i]))});
+  }
+  DumpOptions o;
+  o.order = LayoutOrder::Keep;
+  if (sharded) o.max_shard_size = 80000;
+  (void)dump(views, path, o);
+}
+
+// issue 20 item 3: a failed sharded conversion must not destroy the existing checkpoint, and
+// converting a set onto its own stem must not delete its index.
+TEST(CliConvert, AFailedShardedConversionLeavesTheExistingSetIntact) {
+  TempDir in, out;
+  dump_six(in.file("in.safetensors"), 7, false);
+  {
+    const StreamReader r = StreamReader::open(in.file("in.safetensors"));
+    const std::uint64_t at = r.shards()[0].data_offset + r.meta("t4").offset_begin + 3;
+    const int fd = ::open(in.file("in.safetensors").c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, "\xff", 1, static_cast<off_t>(at)), 1);
+    ::close(fd);
+  }
+  dump_six(out.file("model.safetensors"), 9, true);
+  const auto before = snapshot(out);
+  const auto r = run_stsw({"convert", in.file("in.safetensors"), out.file("model.safetensors"),
+                           "--max-shard-size", "80000", "--order", "keep"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("CrcMismatch"));
+  EXPECT_EQ(snapshot(out), before);
+
+  const auto own = run_stsw({"convert", out.file("model.safetensors.index.json"),
+                             out.file("model.safetensors"), "--max-shard-size", "80000"});
+  ASSERT_EQ(own.exit_code, 0) << own.err;
+  EXPECT_TRUE(std::filesystem::exists(out.file("model-00001-of-00003-g1.safetensors")));
+  EXPECT_EQ(snapshot(out).size(), 4U);  // the index and its three new shards
+  EXPECT_TRUE(StreamReader::open(out.file("model.safetensors.index.json"), strict_options())
+                  .verify()
+                  .get()
+                  .passed());
 }
 
 }  // namespace

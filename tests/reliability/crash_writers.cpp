@@ -87,4 +87,19 @@ void write_sharded(const std::string& dir, int gen, int /*marker_fd*/) {
   (void)dump(views, dir + "/model.safetensors", o);
 }
 
+// Child: dump of one file (the sharded-set writer's single-file path) replacing a set.
+void dump_single(const std::string& dir, int gen, int /*marker_fd*/) {
+  const std::vector<TensorSpec> specs = generation_specs(gen, false);
+  std::vector<std::vector<std::byte>> data;
+  std::vector<TensorView> views;
+  for (const TensorSpec& t : specs) data.push_back(tensor_bytes(t, gen));
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    views.push_back({specs[i].name, specs[i].dtype, specs[i].shape, data[i]});
+  }
+  DumpOptions o;
+  static_cast<WriterOptions&>(o) = child_writer_options(gen);
+  o.order = LayoutOrder::Keep;
+  (void)dump(views, dir + "/model.safetensors", o);
+}
+
 }  // namespace stsw::reliability

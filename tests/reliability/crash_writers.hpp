@@ -13,7 +13,8 @@
 namespace stsw::reliability {
 
 // The tensors of generation `gen` (0 or 1). Single file: generation 1 has one more tensor
-// (a different size). Sharded: the same layout in both (so the same shard names).
+// (a different size). Sharded: the same layout in both, so the same shard count: each dump
+// takes the names the previous index does not use (plain, then "-g1", alternately).
 [[nodiscard]] std::vector<TensorSpec> generation_specs(int gen, bool sharded);
 // The bytes of tensor `t` in generation `gen`.
 [[nodiscard]] std::vector<std::byte> tensor_bytes(const TensorSpec& t, int gen);
@@ -21,8 +22,12 @@ namespace stsw::reliability {
 // In a child: StreamWriter replacing dir/model.safetensors with generation `gen`, durable;
 // writes one byte to `marker_fd` just before close(). Throws Error.
 void write_single(const std::string& dir, int gen, int marker_fd);
-// In a child: stsw::dump of generation `gen` into dir/model-0000k-of-00003.safetensors and
-// dir/model.safetensors.index.json, durable. Throws Error.
+// In a child: stsw::dump of generation `gen` into dir/model-0000k-of-00003[-g1].safetensors
+// and dir/model.safetensors.index.json, durable. Throws Error.
 void write_sharded(const std::string& dir, int gen, int marker_fd);
+
+// In a child: stsw::dump of the single-file generation `gen` (generation_specs(gen, false))
+// into dir/model.safetensors, durable: one file replacing a sharded set. Throws Error.
+void dump_single(const std::string& dir, int gen, int marker_fd);
 
 }  // namespace stsw::reliability

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "reliability/crash_support.hpp"
@@ -219,6 +220,48 @@ TEST_P(FullFs, ShardedDumpFailsCleanlyWithNoSpace) {
   EXPECT_EQ(slurp(dest), previous);
   expect_only({"model.safetensors"}, "after the failed dump: no shard, no index, no temp file");
   expect_space_back(before, "dump");
+}
+
+// A sharded dump replacing a set: the new set (three shards of a quarter of the file system
+// each) cannot fit beside the previous one (three of an eighth): NoSpace, the previous set
+// byte-identical, no new shard, the space given back.
+TEST_P(FullFs, ShardedDumpOverASetFailsCleanlyWithNoSpace) {
+  const std::string dest = dir_ + "/model.safetensors";
+  const std::uint64_t quarter = (total_bytes() / 4 / 4096) * 4096;
+  const auto dump_set = [&](std::uint64_t bytes, std::uint32_t seed) {
+    std::vector<std::vector<std::byte>> data;
+    std::vector<TensorView> views;
+    for (std::uint32_t i = 0; i < 3; ++i) data.push_back(seeded_bytes(bytes, seed + i));
+    for (std::size_t i = 0; i < 3; ++i) {
+      views.push_back({"w" + std::to_string(i), DType::U8, {bytes}, data[i]});
+    }
+    DumpOptions o;
+    o.engine = small_engine();
+    o.max_shard_size = bytes;
+    o.order = LayoutOrder::Keep;
+    (void)dump(views, dest, o);
+  };
+  dump_set(quarter / 2, 1);
+  std::map<std::string, std::vector<std::byte>> previous;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+    previous[e.path().filename().string()] = slurp(e.path().string());
+  }
+  ASSERT_EQ(previous.size(), 4U);  // three shards and the index
+  const std::uint64_t before = free_bytes();
+  try {
+    dump_set(quarter, 10);
+    ADD_FAILURE() << "the new set fitted beside the previous one";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::NoSpace) << e.what();
+    std::cout << "[ enospc ] " << fs_name(GetParam()) << " dump over a set: " << e.what() << "\n";
+  }
+  std::vector<std::string> names;
+  for (const auto& [name, bytes] : previous) {
+    names.push_back(name);
+    EXPECT_TRUE(slurp(dir_ + "/" + name) == bytes) << name << " changed";
+  }
+  expect_only(names, "after the failed dump over a set: the previous set only");
+  expect_space_back(before, "dump over a set");
 }
 
 // Without root: a failure in the middle of a sharded dump (a directory where shard 2 goes)

@@ -139,10 +139,9 @@ TEST(SafetyDestination, ShardsRefuseAFifo) {
   expect_sharded_dump_refuses_fifo_at("model-00002-of-00002.safetensors");
 }
 
-// Disabled until the sharded-set writer (issue 20 item 3, engine/writer/dump.cpp) stops
-// unlinking whatever is at the index path before it writes the new index: the FIFO is
-// removed by that unlink, not by the writer's rename (which refuses it).
-TEST(SafetyDestination, DISABLED_TheIndexRefusesAFifo) {
+// The index too: the sharded-set writer reads the previous index (refusing anything but a
+// regular file) and publishes the new one through the same rule.
+TEST(SafetyDestination, TheIndexRefusesAFifo) {
   expect_sharded_dump_refuses_fifo_at("model.safetensors.index.json");
 }
 

@@ -27,6 +27,27 @@ TEST(ShardPlan, Names) {
   EXPECT_EQ(shard_file_name("model", 0, 5), "model-00001-of-00005.safetensors");
   EXPECT_EQ(shard_file_name("m", 99999, 100000), "m-100000-of-100000.safetensors");
   EXPECT_EQ(index_file_name("model"), "model.safetensors.index.json");
+  EXPECT_EQ(shard_file_name("model", 1, 3, 1), "model-00002-of-00003-g1.safetensors");
+  EXPECT_EQ(shard_file_name("model", 1, 3, 12), "model-00002-of-00003-g12.safetensors");
+}
+
+TEST(ShardPlan, RecognisesTheShardNamesOfOneStem) {
+  for (const char* yes :
+       {"model-00001-of-00003.safetensors", "model-00002-of-00003-g1.safetensors",
+        "model-123456-of-123456-g42.safetensors", "model-00009-of-00002.safetensors"}) {
+    EXPECT_TRUE(is_shard_file_name("model", yes)) << yes;
+  }
+  for (const char* no :
+       {"model.safetensors", "model-0001-of-00003.safetensors", "model-00001-of-00003.safetensor",
+        "model-00001-of-00003-g.safetensors", "model-00001-of-00003-gx.safetensors",
+        "model-00001-of-00003.safetensors.tmp", "modelx-00001-of-00003.safetensors",
+        "model-a-00001-of-00003.safetensors", "other-00001-of-00003.safetensors",
+        ".model-00001-of-00003.safetensors.stsw-0123456789ab"}) {
+    EXPECT_FALSE(is_shard_file_name("model", no)) << no;
+  }
+  // A stem that is a prefix of another never claims the other's shards.
+  EXPECT_FALSE(is_shard_file_name("model", "model-a-00001-of-00002.safetensors"));
+  EXPECT_TRUE(is_shard_file_name("model-a", "model-a-00001-of-00002.safetensors"));
 }
 
 TEST(ShardPlan, IndexJsonIsSortedAndEscaped) {
