@@ -179,10 +179,14 @@ StreamWriter::Impl::Slot& StreamWriter::Impl::current_slot() {
   try {
     buffer = engine_->acquire_buffer();
   } catch (...) {
-    std::lock_guard<std::mutex> lock(mu_);
-    --held_buffers_;
-    cv_.notify_all();
-    throw;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --held_buffers_;
+      cv_.notify_all();
+    }
+    // The pool's errors (exhausted at its cap, shut down) name no file.
+    std::rethrow_exception(wrap_error(std::current_exception(),
+                                      "staging buffer at offset " + std::to_string(stream_pos_)));
   }
   slot_ = std::make_shared<Slot>();
   slot_->buffer = std::move(buffer);

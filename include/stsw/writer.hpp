@@ -82,9 +82,11 @@ struct WriterOptions {
   std::size_t chunk_size = 0;
   // Most staging buffers this writer holds at once (>= 2 keeps the disk busy while the
   // next buffer fills); 0: the engine's pool size. An open writer keeps one partly filled
-  // buffer between calls, so an engine must have more buffers than writers open on it at
-  // once (Engine::shared() has 6); otherwise open() and write_block() wait for a buffer
-  // that never comes back.
+  // buffer between calls; when more writers are open than the engine has registered
+  // buffers, the engine's pool grows up to EngineOptions::max_buffer_count (1 GiB of
+  // buffers by default). At that cap a writer waits only while engine I/O is in flight
+  // (it returns buffers); otherwise open() / write_block() fail at once with NoSpace
+  // ("staging pool exhausted", naming the path). Never a silent hang.
   unsigned buffer_count = 0;
 };
 
