@@ -14,6 +14,7 @@
 
 #include "codec/text.hpp"
 #include "stsw/error.hpp"
+#include "writer/dump_control.hpp"
 #include "writer/shard_plan.hpp"
 #include "writer/target_file.hpp"
 
@@ -21,10 +22,14 @@ namespace stsw {
 
 namespace {
 
+// Blocks handed to a writer at once: the granularity of progress reports and stop checks.
+constexpr std::size_t kDumpBlock = std::size_t{64} << 20;
+
 // Writes the views `which` (indices into `views`) to one file.
 void write_file(const std::vector<TensorView>& views, const std::vector<std::size_t>& which,
                 const std::string& path, const DumpOptions& options,
-                const WriterOptions& writer_options) {
+                const WriterOptions& writer_options, writer::DumpTracker& tracker) {
+  tracker.check(path);
   std::vector<TensorSpec> specs;
   specs.reserve(which.size());
   std::unordered_map<std::string_view, const TensorView*> by_name;
@@ -38,10 +43,20 @@ void write_file(const std::vector<TensorView>& views, const std::vector<std::siz
   std::vector<std::future<void>> staged;
   staged.reserve(layout.tensors.size());
   for (const TensorMeta& t : layout.tensors) {
-    staged.push_back(w.write_block(t.name, by_name.at(t.name)->data));
+    const std::span<const std::byte> data = by_name.at(t.name)->data;
+    std::size_t off = 0;
+    do {                    // once for an empty tensor
+      tracker.check(path);  // a stop destroys `w` unclosed: it aborts, `path` stays as it was
+      const std::size_t n = std::min(kDumpBlock, data.size() - off);
+      staged.push_back(w.write_block(t.name, data.subspan(off, n)));
+      off += n;
+      tracker.add(n, off == data.size() ? 1 : 0, 0);
+    } while (off < data.size());
   }
   for (auto& f : staged) f.get();
+  tracker.check(path);
   w.close().get();
+  tracker.add(0, 0, 1);
 }
 
 void remove_durably(const std::string& dir, const std::string& name, bool durable) {
@@ -86,6 +101,11 @@ std::shared_ptr<Engine> resolve_engine(const DumpOptions& options) {
 
 DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
                 const DumpOptions& options) {
+  return dump(tensors, path, options, DumpControl{});
+}
+
+DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
+                const DumpOptions& options, const DumpControl& control) {
   std::vector<std::uint64_t> sizes;
   sizes.reserve(tensors.size());
   std::unordered_map<std::string_view, std::size_t> seen;  // shards are planned separately
@@ -109,8 +129,12 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
   DumpResult result;
   std::vector<std::vector<std::size_t>> shards =
       writer::plan_shards(sizes, options.max_shard_size.value_or(UINT64_MAX));
+  std::uint64_t bytes_total = 0;
+  for (std::uint64_t n : sizes) bytes_total += n;
+  writer::DumpTracker tracker(control, bytes_total, tensors.size(),
+                              shards.size() == 1 ? 1 : shards.size() + 1);
   if (shards.size() == 1) {
-    write_file(tensors, shards[0], path, options, wo);
+    write_file(tensors, shards[0], path, options, wo, tracker);
     result.files.push_back(path);
     return result;
   }
@@ -151,7 +175,7 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
       const std::size_t s = next.fetch_add(1);
       if (s >= shards.size()) return;
       try {
-        write_file(tensors, shards[s], dir + "/" + names[s], options, wo);
+        write_file(tensors, shards[s], dir + "/" + names[s], options, wo, tracker);
         std::lock_guard<std::mutex> lock(error_mu);
         written[s] = 1;
       } catch (...) {
@@ -188,11 +212,13 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
   }
   const std::string index_path = dir + "/" + index_name;
   try {
+    tracker.check(index_path);
     write_small_file(index_path, writer::index_json(total, std::move(weight_map)), options.durable);
   } catch (...) {
     remove_written();
     throw;
   }
+  tracker.add(0, 0, 1);
   result.index = index_path;
   return result;
 }
