@@ -56,7 +56,8 @@ bool Core::busy() noexcept {
 
 unsigned resolved_max_buffers(const EngineOptions& o) noexcept {
   if (o.max_buffer_count != 0) return std::max(o.max_buffer_count, o.buffer_count);
-  const auto by_memory = static_cast<unsigned>((std::size_t{1} << 30) / o.chunk_size);
+  const auto by_memory =
+      static_cast<unsigned>(std::min<std::size_t>((std::size_t{1} << 30) / o.chunk_size, 65536));
   return std::max(o.buffer_count, by_memory);
 }
 

@@ -79,9 +79,9 @@ struct EngineOptions {
   // The staging memory cap, in buffers: when all buffer_count buffers are out (for
   // example one held by each of many open StreamWriters), the pool maps extra,
   // unregistered buffers on demand up to max_buffer_count x chunk_size bytes in all, and
-  // unmaps them when they come back with nobody waiting. 0: the larger of buffer_count
-  // and 1 GiB / chunk_size (128 x 8 MiB). At the cap, acquire_buffer() (and so a
-  // StreamWriter) waits while engine operations are in flight and fails with
+  // unmaps them when they come back with nobody waiting. 0: the larger of buffer_count and
+  // 1 GiB / chunk_size (128 x 8 MiB; at most 65536 buffers). At the cap, acquire_buffer()
+  // (and so a StreamWriter) waits while engine operations are in flight and fails with
   // Errc::NoSpace ("staging pool exhausted") when none is: it never waits for a buffer
   // that only another caller's next call could give back. Must be 0 or >= buffer_count.
   unsigned max_buffer_count = 0;
