@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "io/fault_injection.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
 #include "writer_test_support.hpp"
@@ -116,6 +117,70 @@ TEST_P(ManyWritersBackend, AtThePoolCapOpenFailsAtOnce) {
   auto w = StreamWriter::open(path, plan(), o);  // room again
   w.abort();
   for (auto& x : writers) x.abort();
+}
+
+// More writers than registered buffers on a faulty engine: an EIO at every write request
+// in turn fails exactly the writers it hits (Io, naming their path), the others finish,
+// nothing hangs, and every buffer (registered and grown) comes back.
+TEST_P(ManyWritersBackend, FaultsWhileThePoolIsGrown) {
+  EngineOptions eo;
+  eo.backend = GetParam();
+  eo.chunk_size = 16 * 1024;
+  eo.buffer_count = 2;
+  eo.max_buffer_count = 16;
+  if (GetParam() == BackendKind::Uring && !make_engine(BackendKind::Uring)) {
+    GTEST_SKIP() << "io_uring is not available on this kernel";
+  }
+  constexpr int kN = 6;
+  const auto metas = plan();
+  DataMap d;
+  d["a"] = pattern(1200, 1);
+  d["b"] = pattern(70000, 2);
+  auto run = [&](testing::FaultPlan fp, std::shared_ptr<testing::FaultCounters>* counters) {
+    TempDir dir;
+    auto engine = testing::make_faulty_engine(eo, std::move(fp), counters);
+    WriterOptions o;
+    o.engine = engine;
+    o.durable = false;
+    std::vector<StreamWriter> ws;
+    for (int i = 0; i < kN; ++i)
+      ws.push_back(StreamWriter::open(dir.file(std::to_string(i)), metas, o));
+    int failed = 0;
+    for (int i = 0; i < kN; ++i) {
+      try {
+        ws[i].write_block("a", d["a"]).get();
+        ws[i].write_block("b", d["b"]).get();
+        ws[i].close().get();
+        check_file(dir.file(std::to_string(i)), true, &d);
+      } catch (const Error& e) {
+        ++failed;
+        EXPECT_EQ(e.code(), Errc::Io) << e.what();
+        EXPECT_NE(e.message().find(dir.file(std::to_string(i))), std::string::npos) << e.what();
+        ws[i].abort();
+      }
+    }
+    ws.clear();
+    EngineStats st = engine->stats();
+    for (int k = 0; k < 200 && st.buffers_free != st.buffers_total; ++k) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      st = engine->stats();
+    }
+    EXPECT_EQ(st.buffers_free, st.buffers_total) << "a staging buffer leaked";
+    EXPECT_EQ(st.buffers_total, 2U) << "grown buffers are given back";
+    return failed;
+  };
+  std::shared_ptr<testing::FaultCounters> counters;
+  ASSERT_EQ(run({}, &counters), 0);
+  const std::uint64_t writes = counters->count(testing::Fault::Op::Write);
+  ASSERT_GE(writes, static_cast<std::uint64_t>(kN));
+  for (std::uint64_t i = 0; i < writes; ++i) {
+    SCOPED_TRACE(i);
+    testing::FaultPlan fp;
+    fp.faults.push_back({testing::Fault::Op::Write, i, testing::Fault::Kind::Eio});
+    auto f = std::async(std::launch::async, [&] { return run(fp, nullptr); });
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(60)), std::future_status::ready) << "hang";
+    EXPECT_EQ(f.get(), 1) << "exactly the writer whose write failed fails";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ManyWritersBackend,
