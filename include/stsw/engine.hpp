@@ -4,8 +4,9 @@
 //
 // Overview. An Engine owns one backend (a ring driven by one thread, or a pool of I/O
 // threads), a bounded pool of page-aligned staging buffers (buffer_count x chunk_size,
-// registered with the ring when the kernel and RLIMIT_MEMLOCK allow) and a pool of
-// worker threads for CRC and copies. A transfer (write/read/scan) is split into
+// registered with the ring when the kernel and RLIMIT_MEMLOCK allow, growing on demand
+// with unregistered buffers up to max_buffer_count) and a pool of worker threads for CRC
+// and copies. A transfer (write/read/scan) is split into
 // chunk_size requests; up to queue_depth of them are in flight at once.
 //
 // Lifecycle. Create with Engine::create() (or share Engine::shared()); keep the

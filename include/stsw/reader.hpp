@@ -13,7 +13,9 @@
 // later by one of four paths: get_slice (a read-only mmap of the file), read_into (the
 // Engine, into caller memory, CRC computed as chunks land), for_each (the Engine, through
 // a bounded set of buffers, in file order) and verify (one sequential Engine scan of the
-// data region with per-tensor CRCs joined with crc32_combine).
+// data region with per-tensor CRCs joined with crc32_combine). For loaders: read_range
+// (a byte range of a tensor), read_block (a rows x columns block of a 2-D tensor) and
+// read_batch (many tensors or ranges, bounded bytes in flight, a callback per request).
 //
 // Errors. open() throws stsw::Error: the official error kind for a malformed file in strict
 // mode (messages name the file and, where known, the tensor), InvalidIndex for a bad
