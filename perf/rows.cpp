@@ -103,6 +103,13 @@ void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
   };
   rows.push_back(
       {Workload::Write, "stsw-write", "stsw StreamWriter, crc32", "stsw", stsw_row(true)});
+  rows.push_back({Workload::Write, "stsw-write-at",
+                  "stsw write_at, 16 threads, 1 MiB pieces shuffled, crc32", "stsw", [&c, t] {
+                    return write_to(c, t, [&] {
+                      return measure_in_process(
+                          [&] { return stsw_write_at(t, *c.file, *c.source, c.stsw); });
+                    });
+                  }});
   if (cfg.write_nocrc) {
     rows.push_back({Workload::Write, "stsw-write-nocrc", "stsw StreamWriter, no crc", "stsw",
                     stsw_row(false)});
@@ -150,6 +157,13 @@ void add_read_rows(const RunContext& c, std::vector<RowSpec>& rows, bool cold) {
   };
   rows.push_back({g, "stsw-read" + sfx, "stsw read_into, crc" + dst_note, "stsw",
                   wrap(read_into(true, layout))});
+  if (cold) {
+    rows.push_back({g, "stsw-read-range8", "stsw read_batch of read_range, 1/8 of each tensor",
+                    "stsw", wrap([&c, p, span] {
+                      return measure_in_process(
+                          [&] { return stsw_read_ranges(p, span(), c.stsw); });
+                    })});
+  }
   if (cold && cfg.write_nocrc) {
     rows.push_back({g, "stsw-read-nocrc", "stsw read_into, no crc" + dst_note, "stsw",
                     wrap(read_into(false, layout))});

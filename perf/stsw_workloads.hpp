@@ -43,6 +43,18 @@ struct StswSettings {
 std::uint64_t stsw_write(const std::string& path, const BenchFile& file, const TensorSource& source,
                          bool crc32, const StswSettings& s);
 
+// StreamWriter::write_at of every tensor cut into `piece`-byte pieces, from `threads`
+// producer threads, the pieces shuffled within each window of `threads` consecutive pieces
+// (windows in order, a barrier between them), then close. Returns the file size.
+std::uint64_t stsw_write_at(const std::string& path, const BenchFile& file,
+                            const TensorSource& source, const StswSettings& s,
+                            unsigned threads = 16, std::size_t piece = std::size_t{1} << 20);
+
+// StreamReader::read_batch of the middle 1/`fraction` of every tensor (read_range each,
+// all in flight), packed into dst. Partial ranges carry no CRC check. Returns the bytes.
+std::uint64_t stsw_read_ranges(const std::string& path, std::span<std::byte> dst,
+                               const StswSettings& s, unsigned fraction = 8);
+
 // StreamReader::open, then read_into of every tensor into dst (placed as `layout` says),
 // all in flight at once, CRC checked when verify_crc. Returns the tensor bytes read.
 std::uint64_t stsw_read_into(const std::string& path, std::span<std::byte> dst, bool verify_crc,

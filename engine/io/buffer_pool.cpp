@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
+#include <string>
 
 #include "io/logging.hpp"
 #include "io/sys.hpp"
@@ -30,7 +32,8 @@ StagingBuffer::StagingBuffer(StagingBuffer&& other) noexcept
     : pool_(std::exchange(other.pool_, nullptr)),
       ptr_(std::exchange(other.ptr_, nullptr)),
       size_(std::exchange(other.size_, 0)),
-      index_(std::exchange(other.index_, -1)) {}
+      index_(std::exchange(other.index_, -1)),
+      slot_(std::exchange(other.slot_, -1)) {}
 
 StagingBuffer& StagingBuffer::operator=(StagingBuffer&& other) noexcept {
   if (this != &other) {
@@ -39,6 +42,7 @@ StagingBuffer& StagingBuffer::operator=(StagingBuffer&& other) noexcept {
     ptr_ = std::exchange(other.ptr_, nullptr);
     size_ = std::exchange(other.size_, 0);
     index_ = std::exchange(other.index_, -1);
+    slot_ = std::exchange(other.slot_, -1);
   }
   return *this;
 }
@@ -46,10 +50,11 @@ StagingBuffer& StagingBuffer::operator=(StagingBuffer&& other) noexcept {
 StagingBuffer::~StagingBuffer() { reset(); }
 
 void StagingBuffer::reset() noexcept {
-  if (pool_ != nullptr) std::exchange(pool_, nullptr)->release(index_);
+  if (pool_ != nullptr) std::exchange(pool_, nullptr)->release(slot_);
   ptr_ = nullptr;
   size_ = 0;
   index_ = -1;
+  slot_ = -1;
 }
 
 namespace detail {
@@ -68,11 +73,25 @@ struct BlockingWaiter final : BufferWaiter {
     done = true;
     cv.notify_one();
   }
+  [[nodiscard]] bool blocking() const noexcept override { return true; }
 };
+
+[[noreturn]] void throw_exhausted(unsigned max_count, std::size_t size) {
+  throw Error(Errc::NoSpace,
+              "staging pool exhausted: all " + std::to_string(max_count) + " buffers of " +
+                  std::to_string(size >> 10) +
+                  " KiB (EngineOptions::max_buffer_count) are held outside in-flight I/O "
+                  "(for example by as many open StreamWriters); raise max_buffer_count or "
+                  "close some");
+}
 }  // namespace
 
-BufferPool::BufferPool(std::size_t buffer_size, unsigned count)
-    : size_(buffer_size), count_(count) {
+BufferPool::BufferPool(std::size_t buffer_size, unsigned count, unsigned max_count,
+                       std::function<bool()> busy)
+    : size_(buffer_size),
+      count_(count),
+      max_count_(std::max(count, max_count)),
+      busy_(std::move(busy)) {
   const std::size_t total = buffer_size * count;
   map_size_ = total + kHugePage;
   void* p = ::mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -92,12 +111,21 @@ BufferPool::BufferPool(std::size_t buffer_size, unsigned count)
     iov_[i] = iovec{base_ + i * size_, size_};
     free_.push_back(static_cast<int>(count - 1 - i));  // hand out index 0 first
   }
+  extra_.assign(max_count_ - count_, nullptr);
   ASAN_POISON_MEMORY_REGION(base_, total);
 }
 
 BufferPool::~BufferPool() {
   ASAN_UNPOISON_MEMORY_REGION(base_, size_ * count_);
   ::munmap(map_, map_size_);
+  for (std::byte* e : extra_) {
+    if (e != nullptr) ::munmap(e, size_);
+  }
+}
+
+unsigned BufferPool::total() const noexcept {
+  std::lock_guard lock(mu_);
+  return count_ + extra_live_;
 }
 
 unsigned BufferPool::free_count() const noexcept {
@@ -105,14 +133,45 @@ unsigned BufferPool::free_count() const noexcept {
   return static_cast<unsigned>(free_.size());
 }
 
-StagingBuffer BufferPool::lease(int index) noexcept {
+std::byte* BufferPool::address(int slot) const noexcept {
+  const auto u = static_cast<unsigned>(slot);
+  return u < count_ ? base_ + std::size_t{u} * size_ : extra_[u - count_];
+}
+
+StagingBuffer BufferPool::lease(int slot) noexcept {
   StagingBuffer b;
   b.pool_ = this;
-  b.ptr_ = base_ + static_cast<std::size_t>(index) * size_;
+  b.ptr_ = address(slot);
   b.size_ = size_;
-  b.index_ = index;
+  b.index_ = static_cast<unsigned>(slot) < count_ ? slot : -1;
+  b.slot_ = slot;
   ASAN_UNPOISON_MEMORY_REGION(b.ptr_, size_);
   return b;
+}
+
+int BufferPool::take_locked() noexcept {
+  if (!free_.empty()) {
+    const int slot = free_.back();
+    free_.pop_back();
+    return slot;
+  }
+  if (extra_live_ == extra_.size()) return -1;
+  auto it = std::find(extra_.begin(), extra_.end(), nullptr);
+  // Not populated: the first writer into it faults the pages in.
+  void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    logger().warn("staging pool: mmap of an extra {} KiB buffer failed: {}", size_ >> 10,
+                  std::strerror(errno));
+    return -1;
+  }
+  (void)::madvise(p, size_, MADV_HUGEPAGE);
+  *it = static_cast<std::byte*>(p);
+  ++extra_live_;
+  if (extra_live_ == 1) {
+    logger().info("staging pool: all {} registered buffers are out; growing (cap {} buffers)",
+                  count_, max_count_);
+  }
+  return static_cast<int>(count_ + static_cast<unsigned>(it - extra_.begin()));
 }
 
 StagingBuffer BufferPool::acquire() {
@@ -126,35 +185,46 @@ StagingBuffer BufferPool::acquire() {
   }
   std::unique_lock lock(w.mu);
   w.cv.wait(lock, [&] { return w.done; });
-  if (!w.got) throw Error(Errc::Cancelled, "staging buffer pool closed (engine shut down)");
+  if (!w.got) {
+    bool closed = false;
+    {
+      std::lock_guard pool_lock(mu_);
+      closed = closed_;
+    }
+    if (closed) throw Error(Errc::Cancelled, "staging buffer pool closed (engine shut down)");
+    throw_exhausted(max_count_, size_);
+  }
   return std::move(w.got);
 }
 
 std::optional<StagingBuffer> BufferPool::try_acquire() {
-  int index = -1;
+  int slot = -1;
   {
     std::lock_guard lock(mu_);
-    if (closed_ || free_.empty()) return std::nullopt;
-    index = free_.back();
-    free_.pop_back();
+    if (closed_ || !waiters_.empty()) return std::nullopt;
+    slot = take_locked();
+    if (slot < 0) return std::nullopt;
   }
-  return lease(index);
+  return lease(slot);
 }
 
 BufferPool::Wait BufferPool::acquire_or_wait(BufferWaiter* waiter, StagingBuffer& out) {
-  int index = -1;
+  int slot = -1;
   {
     std::lock_guard lock(mu_);
     if (closed_) return Wait::Closed;
     // Queued waiters go first, so that a stream of try-first callers cannot starve them.
-    if (free_.empty() || !waiters_.empty()) {
+    if (waiters_.empty()) slot = take_locked();
+    if (slot < 0) {
+      if (waiter->blocking() && !(busy_ && busy_())) {
+        // At the cap with nothing in flight: no buffer will come back by itself.
+        throw_exhausted(max_count_, size_);
+      }
       waiters_.push_back(waiter);
       return Wait::Queued;
     }
-    index = free_.back();
-    free_.pop_back();
   }
-  out = lease(index);
+  out = lease(slot);
   return Wait::Got;
 }
 
@@ -176,6 +246,34 @@ void BufferPool::close() noexcept {
   for (BufferWaiter* w : waiters) w->on_buffer(StagingBuffer{});
 }
 
+std::deque<BufferWaiter*> BufferPool::starving_locked() {
+  std::deque<BufferWaiter*> out;
+  if (busy_ && busy_()) return out;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if ((*it)->blocking()) {
+      out.push_back(*it);
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+void BufferPool::on_idle() noexcept {
+  std::deque<BufferWaiter*> starving;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_ || waiters_.empty()) return;
+    try {
+      starving = starving_locked();
+    } catch (...) {
+      return;
+    }
+  }
+  for (BufferWaiter* w : starving) w->on_buffer(StagingBuffer{});
+}
+
 int BufferPool::index_of(const void* p, std::size_t len) const noexcept {
   const auto* b = static_cast<const std::byte*>(p);
   if (b < base_ || b >= base_ + size_ * count_) return -1;
@@ -184,19 +282,25 @@ int BufferPool::index_of(const void* p, std::size_t len) const noexcept {
   return static_cast<int>(index);
 }
 
-void BufferPool::release(int index) noexcept {
+void BufferPool::release(int slot) noexcept {
   BufferWaiter* next = nullptr;
+  std::byte* unmap = nullptr;
   {
     std::lock_guard lock(mu_);
     if (!closed_ && !waiters_.empty()) {
       next = waiters_.front();
       waiters_.pop_front();
+    } else if (static_cast<unsigned>(slot) < count_) {
+      ASAN_POISON_MEMORY_REGION(base_ + static_cast<std::size_t>(slot) * size_, size_);
+      free_.push_back(slot);
     } else {
-      ASAN_POISON_MEMORY_REGION(base_ + static_cast<std::size_t>(index) * size_, size_);
-      free_.push_back(index);
+      // An extra buffer nobody waits for: give its memory back.
+      unmap = std::exchange(extra_[static_cast<unsigned>(slot) - count_], nullptr);
+      --extra_live_;
     }
   }
-  if (next != nullptr) next->on_buffer(lease(index));
+  if (next != nullptr) next->on_buffer(lease(slot));
+  if (unmap != nullptr) ::munmap(unmap, size_);
 }
 
 }  // namespace detail

@@ -1,14 +1,24 @@
-// The bounded pool of staging buffers: buffer_count page-aligned buffers of chunk_size
-// bytes in one huge-page-backed mapping, handed out as StagingBuffer leases. Waiters are
-// served in FIFO order, blocking callers (acquire) and asynchronous ones (transfers
-// waiting for a buffer) alike. Under ASan, buffers in the pool are poisoned.
-// All members are thread-safe.
+// The pool of staging buffers: buffer_count page-aligned buffers of chunk_size bytes in one
+// huge-page-backed mapping (the registered set), handed out as StagingBuffer leases, plus
+// up to max_count - buffer_count extra buffers mapped on demand when the registered set is
+// exhausted (never registered with the ring: fixed-buffer opcodes only see the first set)
+// and unmapped again when they come back with nobody waiting.
+//
+// Waiting. Waiters are served in FIFO order, blocking callers (acquire) and asynchronous
+// ones (transfers waiting for a buffer) alike; a waiter only queues when every buffer up to
+// the cap is out. A blocking acquire() at the cap waits only while engine operations are
+// in flight (the `busy` probe: their completions return buffers); when nothing is in
+// flight, or the last operation ends with blocking callers still queued, those callers
+// fail at once with Errc::NoSpace ("staging pool exhausted") instead of waiting for a
+// buffer that only another caller's next call could return. Under ASan, buffers in the
+// pool are poisoned. All members are thread-safe.
 #pragma once
 
 #include <sys/uio.h>
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -21,8 +31,11 @@ namespace stsw::detail {
 class BufferWaiter {
  public:
   // Called exactly once per queued wait, outside the pool's lock, on the thread that
-  // released the buffer: with a buffer, or with an empty one when the pool closed.
+  // released the buffer: with a buffer, or with an empty one when the pool closed (or,
+  // for blocking waiters, when the pool is exhausted with nothing in flight).
   virtual void on_buffer(StagingBuffer buffer) noexcept = 0;
+  // Blocking waiters (acquire) fail instead of waiting when nothing is in flight.
+  [[nodiscard]] virtual bool blocking() const noexcept { return false; }
 
  protected:
   BufferWaiter() = default;
@@ -31,18 +44,24 @@ class BufferWaiter {
 
 class BufferPool {
  public:
-  // Throws Error(Io/NoSpace) when the memory cannot be mapped.
-  BufferPool(std::size_t buffer_size, unsigned count);
+  // `count` registered buffers, growing on demand to `max_count` (>= count) buffers in
+  // all. `busy` says whether engine operations are in flight (may be empty: never busy).
+  // Throws Error(Io/NoSpace) when the registered set cannot be mapped.
+  BufferPool(std::size_t buffer_size, unsigned count, unsigned max_count = 0,
+             std::function<bool()> busy = {});
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
   ~BufferPool();
 
+  // The registered set (what the ring registers).
   [[nodiscard]] std::span<const iovec> iovecs() const noexcept { return iov_; }
   [[nodiscard]] std::size_t buffer_size() const noexcept { return size_; }
-  [[nodiscard]] unsigned total() const noexcept { return count_; }
-  [[nodiscard]] unsigned free_count() const noexcept;
+  [[nodiscard]] unsigned total() const noexcept;  // registered + extra buffers mapped now
+  [[nodiscard]] unsigned max_total() const noexcept { return max_count_; }
+  [[nodiscard]] unsigned free_count() const noexcept;  // free registered buffers
 
-  // Blocks until a buffer is free; throws Error(Cancelled) once the pool is closed.
+  // Blocks until a buffer is free; throws Error(Cancelled) once the pool is closed and
+  // Error(NoSpace) when the cap is reached with nothing in flight.
   [[nodiscard]] StagingBuffer acquire();
   [[nodiscard]] std::optional<StagingBuffer> try_acquire();
 
@@ -53,25 +72,38 @@ class BufferPool {
   bool cancel_wait(BufferWaiter* waiter) noexcept;
   // Fails every queued and future wait.
   void close() noexcept;
+  // The engine went idle: fails the blocking waiters when no buffer can come back.
+  void on_idle() noexcept;
 
-  // The index of the buffer holding [p, p + len), or -1 when it is not pool memory.
+  // The index of the registered buffer holding [p, p + len), or -1 when it is not
+  // registered pool memory.
   [[nodiscard]] int index_of(const void* p, std::size_t len) const noexcept;
 
-  // Returns a buffer (StagingBuffer::reset calls this).
-  void release(int index) noexcept;
+  // Returns a buffer by its slot (StagingBuffer::reset calls this).
+  void release(int slot) noexcept;
 
  private:
-  [[nodiscard]] StagingBuffer lease(int index) noexcept;
+  [[nodiscard]] StagingBuffer lease(int slot) noexcept;
+  [[nodiscard]] std::byte* address(int slot) const noexcept;
+  // Takes a free registered slot, else maps a new extra one (mu_ held: mmap without
+  // populating is cheap); -1 when at the cap or when the mapping failed.
+  [[nodiscard]] int take_locked() noexcept;
+  // Removes the blocking waiters when nothing is in flight (mu_ held).
+  [[nodiscard]] std::deque<BufferWaiter*> starving_locked();
 
   std::byte* map_ = nullptr;
   std::size_t map_size_ = 0;
   std::byte* base_ = nullptr;
   std::size_t size_ = 0;
   unsigned count_ = 0;
+  unsigned max_count_ = 0;
+  std::function<bool()> busy_;
   std::vector<iovec> iov_;
 
   mutable std::mutex mu_;
   std::vector<int> free_;
+  std::vector<std::byte*> extra_;  // slot count_ + k; nullptr when not mapped
+  unsigned extra_live_ = 0;        // extra buffers mapped now
   std::deque<BufferWaiter*> waiters_;
   bool closed_ = false;
 };

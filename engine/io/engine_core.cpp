@@ -1,11 +1,14 @@
 #include "io/engine_core.hpp"
 
+#include <algorithm>
+
 #include "io/logging.hpp"
 
 namespace stsw::detail {
 
 Core::Core(const EngineOptions& options, const BackendFactory& factory) : options_(options) {
-  pool_ = std::make_unique<BufferPool>(options.chunk_size, options.buffer_count);
+  pool_ = std::make_unique<BufferPool>(options.chunk_size, options.buffer_count,
+                                       resolved_max_buffers(options), [this] { return busy(); });
   backend_ = factory(options_, pool_->iovecs(), tag());
   workers_ = std::make_unique<WorkerPool>(options.worker_threads, tag());
   options_.backend = backend_->kind();
@@ -30,8 +33,32 @@ bool Core::begin_op() noexcept {
 }
 
 void Core::end_op() noexcept {
+  {
+    std::lock_guard lock(ops_mu_);
+    if (--ops_ != 0) return;
+    if (stopping()) {
+      ops_cv_.notify_all();
+      return;
+    }
+    ++idle_calls_;  // teardown waits for it: the pool must outlive the call below
+  }
+  // Blocking acquirers at the pool's cap fail once nothing in flight can return a buffer.
+  pool_->on_idle();
   std::lock_guard lock(ops_mu_);
-  if (--ops_ == 0) ops_cv_.notify_all();
+  --idle_calls_;
+  ops_cv_.notify_all();
+}
+
+bool Core::busy() noexcept {
+  std::lock_guard lock(ops_mu_);
+  return ops_ != 0;
+}
+
+unsigned resolved_max_buffers(const EngineOptions& o) noexcept {
+  if (o.max_buffer_count != 0) return std::max(o.max_buffer_count, o.buffer_count);
+  const auto by_memory =
+      static_cast<unsigned>(std::min<std::size_t>((std::size_t{1} << 30) / o.chunk_size, 65536));
+  return std::max(o.buffer_count, by_memory);
 }
 
 void Core::teardown() noexcept {
@@ -45,7 +72,7 @@ void Core::teardown() noexcept {
   pool_->close();
   {
     std::unique_lock lock(ops_mu_);
-    ops_cv_.wait(lock, [this] { return ops_ == 0; });
+    ops_cv_.wait(lock, [this] { return ops_ == 0 && idle_calls_ == 0; });
   }
   backend_->shutdown();
   workers_->shutdown();
@@ -66,6 +93,7 @@ EngineStats Core::stats() const {
       static_cast<double>(counters_.callback_ns.load(std::memory_order_relaxed)) * 1e-9;
   s.buffers_total = pool_->total();
   s.buffers_free = pool_->free_count();
+  s.buffers_max = pool_->max_total();
   return s;
 }
 

@@ -32,6 +32,10 @@ struct StatCounters {
   std::atomic<std::uint64_t> callback_ns{0};
 };
 
+// EngineOptions::max_buffer_count with 0 resolved (the larger of buffer_count and
+// 1 GiB / chunk_size).
+[[nodiscard]] unsigned resolved_max_buffers(const EngineOptions& o) noexcept;
+
 class Core {
  public:
   // Validated options; throws Error when the pool cannot be mapped.
@@ -53,6 +57,8 @@ class Core {
   // its callback returned. begin_op() fails (false) once shutdown started.
   [[nodiscard]] bool begin_op() noexcept;
   void end_op() noexcept;
+  // True while some operation is in flight (its completion may return staging buffers).
+  [[nodiscard]] bool busy() noexcept;
 
   // Completes or cancels everything and joins all threads. Idempotent. Must not run on
   // one of this engine's threads.
@@ -69,6 +75,7 @@ class Core {
   std::mutex ops_mu_;
   std::condition_variable ops_cv_;
   std::uint64_t ops_ = 0;
+  unsigned idle_calls_ = 0;  // end_op() calls still telling the pool the engine went idle
   bool torn_down_ = false;
 };
 

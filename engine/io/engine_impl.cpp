@@ -190,6 +190,10 @@ void validate(const EngineOptions& o) {
           "queue_depth " + std::to_string(o.queue_depth) + " must be in [1, 1024]");
   require(o.buffer_count != 0 && o.buffer_count <= 4096,
           "buffer_count " + std::to_string(o.buffer_count) + " must be in [1, 4096]");
+  require(o.max_buffer_count == 0 ||
+              (o.max_buffer_count >= o.buffer_count && o.max_buffer_count <= 65536),
+          "max_buffer_count " + std::to_string(o.max_buffer_count) +
+              " must be 0 or in [buffer_count, 65536]");
   require(o.worker_threads != 0 && o.worker_threads <= 256,
           "worker_threads " + std::to_string(o.worker_threads) + " must be in [1, 256]");
   require(o.io_threads != 0 && o.io_threads <= 256,

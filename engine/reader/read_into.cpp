@@ -31,13 +31,15 @@ CrcCallback finisher(std::shared_ptr<const Shard> shard, std::size_t index, bool
   };
 }
 
+// Copies tensor bytes [offset, offset + dst.size()) out of the mapping on a worker and,
+// with `check` (whole tensors only), compares the CRC.
 void read_mmap(Engine& engine, std::shared_ptr<const Shard> shard, std::size_t index,
-               std::span<std::byte> dst, bool check, DoneCallback done) {
-  auto task = [shard, index, dst, check] {
+               std::uint64_t offset, std::span<std::byte> dst, bool check, DoneCallback done) {
+  auto task = [shard, index, offset, dst, check] {
     const TensorMeta& m = shard->header.tensors[index];
-    const std::uint64_t begin = shard->abs_begin(index);
+    const std::uint64_t begin = shard->abs_begin(index) + offset;
     const Mapping& map = shard->mapping();
-    if (shard->abs_end(index) > map.size()) {
+    if (begin + dst.size() > map.size()) {
       throw Error(Errc::Io,
                   shard->path + ": tensor '" + m.name + "' lies beyond the end of the file");
     }
@@ -94,7 +96,7 @@ void start_read(Engine& engine, std::shared_ptr<const Shard> shard, std::size_t 
     }
     switch (shard->mode) {
       case ReadMode::Mmap:
-        read_mmap(engine, std::move(shard), index, dst, check, std::move(done));
+        read_mmap(engine, std::move(shard), index, 0, dst, check, std::move(done));
         return;
       case ReadMode::Auto:
       case ReadMode::Direct:
@@ -109,6 +111,27 @@ void start_read(Engine& engine, std::shared_ptr<const Shard> shard, std::size_t 
     }
   } catch (...) {
     // Submission itself failed (e.g. the engine refused the request synchronously).
+    if (done) done(std::current_exception());
+  }
+}
+
+}  // namespace stsw::detail
+
+namespace stsw::detail {
+
+void start_partial_read(Engine& engine, std::shared_ptr<const Shard> shard, std::size_t index,
+                        std::uint64_t offset, std::span<std::byte> dst, DoneCallback done) {
+  try {
+    if (shard->mode == ReadMode::Mmap) {
+      read_mmap(engine, std::move(shard), index, offset, dst, false, std::move(done));
+      return;
+    }
+    const std::uint64_t at = shard->abs_begin(index) + offset;
+    engine.read(shard->io_file(), at, dst, false,
+                [shard, index, done = std::move(done)](std::exception_ptr err, std::uint32_t) {
+                  done(err ? annotate(err, shard->header.tensors[index].name) : nullptr);
+                });
+  } catch (...) {
     if (done) done(std::current_exception());
   }
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
@@ -20,6 +21,13 @@ namespace stsw::detail {
 //  - Mmap: a worker copies from the mapping with safe_copy and checksums.
 void start_read(Engine& engine, std::shared_ptr<const Shard> shard, std::size_t index,
                 std::span<std::byte> dst, bool check_crc, DoneCallback done);
+
+// Reads bytes [offset, offset + dst.size()) of tensor `index` (in range, checked by the
+// caller) without a CRC check: Engine::read on the shard's descriptor (O_DIRECT where
+// the engine can), or a fault-safe copy from the mapping in Mmap mode. Errors carry the
+// tensor's name. `done` runs exactly once on an engine thread. Never throws.
+void start_partial_read(Engine& engine, std::shared_ptr<const Shard> shard, std::size_t index,
+                        std::uint64_t offset, std::span<std::byte> dst, DoneCallback done);
 
 // Scans the shards one after another (each data region once, in order) and reports every
 // tensor's CRC. `done` runs exactly once on an engine thread. Never throws.

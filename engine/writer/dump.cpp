@@ -6,6 +6,7 @@
 
 #include "codec/text.hpp"
 #include "stsw/error.hpp"
+#include "writer/dump_control.hpp"
 #include "writer/shard_plan.hpp"
 #include "writer/shard_set_writer.hpp"
 
@@ -13,10 +14,14 @@ namespace stsw {
 
 namespace {
 
+// Blocks handed to a writer at once: the granularity of progress reports and stop checks.
+constexpr std::size_t kDumpBlock = std::size_t{64} << 20;
+
 // Writes the views `which` (indices into `views`) to one file.
 void write_file(const std::vector<TensorView>& views, const std::vector<std::size_t>& which,
                 const std::string& path, const DumpOptions& options,
-                const WriterOptions& writer_options) {
+                const WriterOptions& writer_options, writer::DumpTracker& tracker) {
+  tracker.check(path);
   std::vector<TensorSpec> specs;
   specs.reserve(which.size());
   std::unordered_map<std::string_view, const TensorView*> by_name;
@@ -30,10 +35,20 @@ void write_file(const std::vector<TensorView>& views, const std::vector<std::siz
   std::vector<std::future<void>> staged;
   staged.reserve(layout.tensors.size());
   for (const TensorMeta& t : layout.tensors) {
-    staged.push_back(w.write_block(t.name, by_name.at(t.name)->data));
+    const std::span<const std::byte> data = by_name.at(t.name)->data;
+    std::size_t off = 0;
+    do {                    // once for an empty tensor
+      tracker.check(path);  // a stop destroys `w` unclosed: it aborts, `path` stays as it was
+      const std::size_t n = std::min(kDumpBlock, data.size() - off);
+      staged.push_back(w.write_block(t.name, data.subspan(off, n)));
+      off += n;
+      tracker.add(n, off == data.size() ? 1 : 0, 0);
+    } while (off < data.size());
   }
   for (auto& f : staged) f.get();
+  tracker.check(path);
   w.close().get();
+  tracker.add(0, 0, 1);
 }
 
 std::shared_ptr<Engine> resolve_engine(const DumpOptions& options) {
@@ -49,6 +64,11 @@ std::shared_ptr<Engine> resolve_engine(const DumpOptions& options) {
 
 DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
                 const DumpOptions& options) {
+  return dump(tensors, path, options, DumpControl{});
+}
+
+DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
+                const DumpOptions& options, const DumpControl& control) {
   std::vector<std::uint64_t> sizes;
   sizes.reserve(tensors.size());
   std::unordered_map<std::string_view, std::size_t> seen;  // shards are planned separately
@@ -71,6 +91,10 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
   wo.engine = resolve_engine(options);
   const std::vector<std::vector<std::size_t>> shards =
       writer::plan_shards(sizes, options.max_shard_size.value_or(UINT64_MAX));
+  std::uint64_t bytes_total = 0;
+  for (std::uint64_t n : sizes) bytes_total += n;
+  writer::DumpTracker tracker(control, bytes_total, tensors.size(),
+                              shards.size() == 1 ? 1 : shards.size() + 1);
   writer::ShardSetWriter set(path, shards.size(), options.durable);
   unsigned parallel = 1;
   if (shards.size() > 1) {
@@ -86,8 +110,9 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
       wo.buffer_count = wo.buffer_count != 0 ? std::min(wo.buffer_count, share) : share;
     }
   }
-  set.write(parallel,
-            [&](std::size_t s) { write_file(tensors, shards[s], set.file(s), options, wo); });
+  set.write(parallel, [&](std::size_t s) {
+    write_file(tensors, shards[s], set.file(s), options, wo, tracker);
+  });
 
   std::vector<std::pair<std::string, std::size_t>> weight_map;
   std::uint64_t total = 0;
@@ -97,9 +122,11 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
       total += sizes[i];
     }
   }
+  if (set.size() > 1) tracker.check(path);  // the index is next
   DumpResult result;
   result.index = set.publish(weight_map, total);
   result.files = set.files();
+  if (set.size() > 1) tracker.add(0, 0, 1);
   return result;
 }
 

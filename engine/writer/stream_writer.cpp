@@ -66,6 +66,23 @@ void StreamWriter::write_block(std::string_view name, std::span<const std::byte>
   impl_->write_block(name, data, std::move(done));
 }
 
+std::future<void> StreamWriter::write_at(std::string_view name, std::uint64_t offset,
+                                         std::span<const std::byte> data) {
+  auto [cb, future] = promise_callback();
+  write_at(name, offset, data, std::move(cb));
+  return std::move(future);
+}
+
+void StreamWriter::write_at(std::string_view name, std::uint64_t offset,
+                            std::span<const std::byte> data, DoneCallback done) {
+  if (!impl_) {
+    done(std::make_exception_ptr(
+        Error(Errc::InvalidState, "StreamWriter used after it was moved from")));
+    return;
+  }
+  impl_->write_at(name, offset, data, std::move(done));
+}
+
 std::span<std::byte> StreamWriter::window(std::string_view name, std::size_t max_bytes) {
   if (!impl_) moved_from();
   return impl_->window(name, max_bytes);

@@ -171,6 +171,8 @@ void StreamWriter::Impl::abort() noexcept {
     slot_.reset();
     --held_buffers_;
   }
+  held_buffers_ -= static_cast<unsigned>(open_.size());
+  open_.clear();              // write_at slots being filled: their buffers go back to the pool
   if (target_.committed()) {  // close() won the race (and completed its callback)
     phase_ = Phase::Closed;
     return;

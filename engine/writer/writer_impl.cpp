@@ -9,33 +9,16 @@
 #include "stsw/crc32.hpp"
 #include "stsw/error.hpp"
 #include "writer/validate.hpp"
+#include "writer/write_request.hpp"
 
 namespace stsw {
 
+using writer::kInlineBytes;
+using writer::Request;
+
 namespace {
 
-// Pieces smaller than this are copied and checksummed on the calling thread: handing them
-// to a worker costs more than the copy.
-constexpr std::size_t kInlineBytes = std::size_t{64} << 10;
-
 std::uint64_t round_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
-
-// One write_block call: its callback runs when the last of its pieces was copied.
-struct Request {
-  explicit Request(DoneCallback d) : done(std::move(d)) {}
-  void finish(const std::exception_ptr& e) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (e && !error) error = e;
-      if (--pending != 0) return;
-    }
-    done(error);
-  }
-  DoneCallback done;
-  std::mutex mu;
-  unsigned pending = 1;  // one for the submitting call itself
-  std::exception_ptr error;
-};
 
 }  // namespace
 
@@ -158,6 +141,10 @@ std::size_t StreamWriter::Impl::resolve(std::string_view name) {
 }
 
 bool StreamWriter::Impl::all_complete() {
+  if (random_) {
+    check_gaps();  // throws LengthMismatch naming the first missing byte
+    return true;
+  }
   while (cur_ < tensors_.size() && cur_written_ == tensors_[cur_].nbytes()) {
     ++cur_;
     cur_written_ = 0;
@@ -179,10 +166,14 @@ StreamWriter::Impl::Slot& StreamWriter::Impl::current_slot() {
   try {
     buffer = engine_->acquire_buffer();
   } catch (...) {
-    std::lock_guard<std::mutex> lock(mu_);
-    --held_buffers_;
-    cv_.notify_all();
-    throw;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --held_buffers_;
+      cv_.notify_all();
+    }
+    // The pool's errors (exhausted at its cap, shut down) name no file.
+    std::rethrow_exception(wrap_error(std::current_exception(),
+                                      "staging buffer at offset " + std::to_string(stream_pos_)));
   }
   slot_ = std::make_shared<Slot>();
   slot_->buffer = std::move(buffer);
@@ -216,6 +207,7 @@ void StreamWriter::Impl::stage_inline(Slot& slot, std::size_t at, std::span<cons
 void StreamWriter::Impl::seal_current() {
   SlotPtr s = std::move(slot_);
   if (s) seal(s);
+  while (!open_.empty()) seal_random(open_.begin()->first);
 }
 
 void StreamWriter::Impl::write_block(std::string_view name, std::span<const std::byte> data,
@@ -223,6 +215,7 @@ void StreamWriter::Impl::write_block(std::string_view name, std::span<const std:
   std::unique_lock<std::mutex> call(call_mu_);
   try {
     check_usable("write_block");
+    check_stream("write_block");
     if (window_open_) {
       throw Error(Errc::InvalidState, path_ + ": write_block while a window is open");
     }
@@ -241,6 +234,7 @@ void StreamWriter::Impl::write_block(std::string_view name, std::span<const std:
     return;
   }
 
+  if (!data.empty()) streamed_ = true;
   auto request = std::make_shared<Request>(std::move(done));
   const std::uint64_t total = data.size();
   std::exception_ptr failure;
@@ -301,6 +295,7 @@ void StreamWriter::Impl::write_block(std::string_view name, std::span<const std:
 std::span<std::byte> StreamWriter::Impl::window(std::string_view name, std::size_t max_bytes) {
   std::lock_guard<std::mutex> call(call_mu_);
   check_usable("window");
+  check_stream("window");
   if (window_open_) throw Error(Errc::InvalidState, path_ + ": a window is already open");
   const std::size_t i = resolve(name);
   const std::uint64_t remaining = tensors_[i].nbytes() - cur_written_;
@@ -310,6 +305,7 @@ std::span<std::byte> StreamWriter::Impl::window(std::string_view name, std::size
       std::min<std::uint64_t>({max_bytes, remaining, static_cast<std::uint64_t>(chunk_ - s.fill)});
   window_open_ = true;
   window_size_ = n;
+  streamed_ = true;
   return {s.buffer.data().data() + s.fill, n};
 }
 
@@ -361,6 +357,7 @@ void StreamWriter::Impl::commit_window(std::size_t bytes) {
 void StreamWriter::Impl::finalize_tensor(std::string_view name) {
   std::lock_guard<std::mutex> call(call_mu_);
   check_usable("finalize_tensor");
+  check_stream("finalize_tensor");
   if (window_open_)
     throw Error(Errc::InvalidState, path_ + ": finalize_tensor while a window is open");
   auto it = index_.find(std::string(name));
@@ -418,6 +415,10 @@ void StreamWriter::Impl::piece_done(const SlotPtr& slot, std::uint64_t data_offs
 }
 
 void StreamWriter::Impl::submit(SlotPtr slot) {
+  if (slot->partial) {
+    submit_runs(std::move(slot));
+    return;
+  }
   std::size_t logical = slot->fill;
   std::size_t len = logical;
   std::byte* buf = slot->buffer.data().data();

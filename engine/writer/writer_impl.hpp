@@ -22,10 +22,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "stsw/writer.hpp"
@@ -40,6 +42,8 @@ class StreamWriter::Impl {
   ~Impl();
 
   void write_block(std::string_view name, std::span<const std::byte> data, DoneCallback done);
+  void write_at(std::string_view name, std::uint64_t offset, std::span<const std::byte> data,
+                DoneCallback done);
   std::span<std::byte> window(std::string_view name, std::size_t max_bytes);
   void commit_window(std::size_t bytes);
   void finalize_tensor(std::string_view name);
@@ -59,6 +63,11 @@ class StreamWriter::Impl {
     std::size_t fill = 0;    // bytes reserved (call_mu_)
     unsigned pending = 0;    // copies / CRCs still running into it (mu_)
     bool sealed = false;     // no more bytes will come (mu_)
+    // write_at: the byte runs [offset, offset + length) of the buffer that hold data
+    // (call_mu_), and whether the slot holds only part of its chunk (set when sealed):
+    // then each run is written on its own instead of the whole chunk.
+    std::vector<std::pair<std::size_t, std::size_t>> runs;
+    bool partial = false;
   };
   using SlotPtr = std::shared_ptr<Slot>;
   enum class Phase { Open, Closing, Closed, Failed, Aborted };
@@ -70,8 +79,17 @@ class StreamWriter::Impl {
   void stage_header();
   void stage_inline(Slot& slot, std::size_t at, std::span<const std::byte> src,
                     std::uint64_t data_offset, bool copy);
-  void seal_current();  // seal the current slot and forget it
-  bool all_complete();  // advances past complete tensors; true when none is missing
+  void seal_current();  // seal the current slot (write_at: every open slot) and forget it
+  // --- write_at (write_at.cpp; call_mu_ held) ---
+  void enter_random(std::string_view what);        // switches to write_at staging, or throws
+  void check_stream(std::string_view what) const;  // throws InvalidState after write_at
+  Slot& random_slot(std::uint64_t chunk);          // the open slot of a chunk (evicts, waits)
+  void seal_random(std::uint64_t chunk);           // seals an open slot (whole or partial)
+  void evict_one();                                // seals the fullest open slot as partial
+  [[nodiscard]] std::uint64_t chunk_bytes(std::uint64_t chunk) const noexcept;
+  void check_gaps() const;         // LengthMismatch naming the first gap
+  void submit_runs(SlotPtr slot);  // mu_ not held: writes a partial slot's runs
+  bool all_complete();             // advances past complete tensors; true when none is missing
 
   // --- completions (take mu_) ---
   void seal(const SlotPtr& slot);  // submits it when nothing is pending
@@ -118,6 +136,13 @@ class StreamWriter::Impl {
   SlotPtr slot_;                   // current slot
   bool window_open_ = false;
   std::size_t window_size_ = 0;
+  // write_at staging (write_at.cpp): a writer stages through write_block/window or
+  // through write_at, never both.
+  bool streamed_ = false;                            // write_block / window staged tensor bytes
+  bool random_ = false;                              // write_at was used
+  std::map<std::uint64_t, std::uint64_t> written_;   // data-region [begin -> end)
+  std::unordered_map<std::uint64_t, SlotPtr> open_;  // chunk -> slot being filled
+  std::unordered_map<std::uint64_t, std::uint64_t> chunk_cov_;  // chunk -> bytes staged
 
   // Completion side, under mu_.
   mutable std::mutex mu_;

@@ -13,8 +13,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <optional>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -49,6 +52,34 @@ struct DumpOptions : WriterOptions {
 struct DumpResult {
   std::vector<std::string> files;    // the safetensors files written, in shard order
   std::optional<std::string> index;  // the index file, when sharded
+};
+
+// Where a dump stands, passed to DumpControl::on_progress.
+struct DumpProgress {
+  std::uint64_t bytes_done = 0;   // tensor bytes handed to the writers (copied)
+  std::uint64_t bytes_total = 0;  // all tensor bytes of the dump
+  std::size_t tensors_done = 0;   // tensors whose bytes were all handed over
+  std::size_t tensors_total = 0;
+  std::size_t files_done = 0;  // files closed (complete and durable when options.durable)
+  std::size_t files_total = 0;
+};
+
+// Hooks of a dump: progress reports and cancellation.
+struct DumpControl {
+  // Called after each block of at most 64 MiB was handed to a writer and after each file
+  // is closed; calls never overlap (serialized, also with parallel_shards > 1) and bytes_done
+  // never decreases. Runs on the dumping thread; an exception it throws fails the dump
+  // like a cancellation does (the exception is rethrown), except from the last report
+  // (every file written: the dump is complete, the exception is ignored).
+  std::function<void(const DumpProgress&)> on_progress;
+  // Checked before each block and before each file and the index: once stop is requested
+  // the dump stops staging, aborts the open writers (their files stay untouched), removes
+  // the shards this call already put in place, and fails with Errc::Cancelled. A single
+  // file at `path` is then exactly as it was (StreamWriter's guarantee); for a sharded set
+  // the same failure path as a failed shard applies (see dump() for what stays in place).
+  // A stop requested after the last check (the index, or the file's close) does not
+  // interrupt the dump: it completes.
+  std::stop_token stop;
 };
 
 // Writes `tensors` to `path` (a file name such as "dir/model.safetensors"), replacing the
@@ -94,5 +125,19 @@ struct DumpResult {
 // size differs from shape x dtype.
 DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
                 const DumpOptions& options = {});
+
+// dump() with progress reports and cancellation (see DumpControl).
+DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
+                const DumpOptions& options, const DumpControl& control);
+
+// The asynchronous form: runs dump() on a thread of its own and returns at once. The
+// future holds the result or the Error (Cancelled after control.stop was requested).
+// The tensors' memory must stay alive and unchanged until the future is ready; the
+// vector itself (names, shapes, views), path, options and control are copied. As with
+// std::async, destroying the future before it is ready waits for the dump to finish
+// (request a stop first to make that quick).
+[[nodiscard]] std::future<DumpResult> dump_async(std::vector<TensorView> tensors, std::string path,
+                                                 DumpOptions options = {},
+                                                 DumpControl control = {});
 
 }  // namespace stsw

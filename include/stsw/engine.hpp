@@ -4,8 +4,9 @@
 //
 // Overview. An Engine owns one backend (a ring driven by one thread, or a pool of I/O
 // threads), a bounded pool of page-aligned staging buffers (buffer_count x chunk_size,
-// registered with the ring when the kernel and RLIMIT_MEMLOCK allow) and a pool of
-// worker threads for CRC and copies. A transfer (write/read/scan) is split into
+// registered with the ring when the kernel and RLIMIT_MEMLOCK allow, growing on demand
+// with unregistered buffers up to max_buffer_count) and a pool of worker threads for CRC
+// and copies. A transfer (write/read/scan) is split into
 // chunk_size requests; up to queue_depth of them are in flight at once.
 //
 // Lifecycle. Create with Engine::create() (or share Engine::shared()); keep the
@@ -35,7 +36,8 @@
 // threads. Callbacks run on engine threads (or inline, on the caller's thread, for
 // invalid arguments and empty ranges): they must not block on other engine futures or
 // on acquire_buffer(). Transfers that need staging buffers (scan, staged reads) wait
-// in FIFO order for one when the pool is empty, so holding every buffer stalls them.
+// in FIFO order for one when the pool is at its cap (max_buffer_count), so holding every
+// buffer up to the cap stalls them.
 #pragma once
 
 #include <atomic>
@@ -74,10 +76,19 @@ struct EngineOptions {
   BackendKind backend = BackendKind::Auto;
   std::size_t chunk_size = std::size_t{8} << 20;  // bytes per request; multiple of 4096
   unsigned queue_depth = 8;                       // requests in flight per transfer
-  // Staging pool size: the memory bound (6 x 8 MiB = 48 MiB, pinned when registered).
+  // Staging pool size: the registered set (6 x 8 MiB = 48 MiB, pinned when registered).
   // Measured here: 6 buffers write and verify as fast as 8 and keep a reading or
   // writing process under 64 MB peak RSS.
   unsigned buffer_count = 6;
+  // The staging memory cap, in buffers: when all buffer_count buffers are out (for
+  // example one held by each of many open StreamWriters), the pool maps extra,
+  // unregistered buffers on demand up to max_buffer_count x chunk_size bytes in all, and
+  // unmaps them when they come back with nobody waiting. 0: the larger of buffer_count and
+  // 1 GiB / chunk_size (128 x 8 MiB; at most 65536 buffers). At the cap, acquire_buffer()
+  // (and so a StreamWriter) waits while engine operations are in flight and fails with
+  // Errc::NoSpace ("staging pool exhausted") when none is: it never waits for a buffer
+  // that only another caller's next call could give back. Must be 0 or >= buffer_count.
+  unsigned max_buffer_count = 0;
   unsigned worker_threads = 1;   // CRC / copy workers
   unsigned io_threads = 4;       // threads backend: I/O threads
   bool register_buffers = true;  // io_uring fixed buffers when possible
@@ -94,8 +105,9 @@ struct EngineStats {
   std::uint64_t in_flight = 0;
   double crc_seconds = 0;       // time worker threads spent computing CRC-32
   double callback_seconds = 0;  // time spent in scan() chunk callbacks
-  unsigned buffers_total = 0;
-  unsigned buffers_free = 0;
+  unsigned buffers_total = 0;   // registered + extra buffers mapped now
+  unsigned buffers_free = 0;    // free registered buffers
+  unsigned buffers_max = 0;     // the cap (EngineOptions::max_buffer_count, resolved)
 };
 
 // An open file. Move-only; closes its descriptors on destruction. Must outlive every
@@ -154,8 +166,9 @@ class BufferPool;
 }
 
 // A lease of one staging buffer from an Engine's pool (page-aligned, chunk_size bytes,
-// registered with the ring where possible). Move-only; returns to the pool when
-// destroyed or when passed to Engine::write. Must not outlive its Engine.
+// registered with the ring where possible: buffers beyond the first buffer_count, mapped
+// when the pool grows, are not). Move-only; returns to the pool when destroyed or when
+// passed to Engine::write. Must not outlive its Engine.
 class StagingBuffer {
  public:
   StagingBuffer() = default;
@@ -167,7 +180,8 @@ class StagingBuffer {
 
   [[nodiscard]] std::span<std::byte> data() const noexcept { return {ptr_, size_}; }
   [[nodiscard]] std::size_t capacity() const noexcept { return size_; }
-  [[nodiscard]] int index() const noexcept { return index_; }  // registered-buffer index
+  // The registered-buffer index, or -1 for a buffer the pool grew beyond its registered set.
+  [[nodiscard]] int index() const noexcept { return index_; }
   explicit operator bool() const noexcept { return ptr_ != nullptr; }
   void reset() noexcept;  // returns the buffer to the pool now
 
@@ -177,6 +191,7 @@ class StagingBuffer {
   std::byte* ptr_ = nullptr;
   std::size_t size_ = 0;
   int index_ = -1;
+  int slot_ = -1;  // the pool's slot (registered index, or an extra buffer's)
 };
 
 // Completion callbacks: the exception_ptr is null on success.
@@ -205,7 +220,9 @@ class Engine {
   [[nodiscard]] virtual const EngineOptions& options() const noexcept = 0;
   [[nodiscard]] virtual EngineStats stats() const = 0;
 
-  // Blocks until a staging buffer is free.
+  // Blocks until a staging buffer is free (the pool grows up to max_buffer_count first).
+  // Throws Error(NoSpace) at once when the pool is at its cap and no engine operation is
+  // in flight (nothing could give a buffer back), Error(Cancelled) on shutdown.
   [[nodiscard]] virtual StagingBuffer acquire_buffer() = 0;
   [[nodiscard]] virtual std::optional<StagingBuffer> try_acquire_buffer() = 0;
 

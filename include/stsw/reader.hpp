@@ -13,7 +13,9 @@
 // later by one of four paths: get_slice (a read-only mmap of the file), read_into (the
 // Engine, into caller memory, CRC computed as chunks land), for_each (the Engine, through
 // a bounded set of buffers, in file order) and verify (one sequential Engine scan of the
-// data region with per-tensor CRCs joined with crc32_combine).
+// data region with per-tensor CRCs joined with crc32_combine). For loaders: read_range
+// (a byte range of a tensor), read_block (a rows x columns block of a 2-D tensor) and
+// read_batch (many tensors or ranges, bounded bytes in flight, a callback per request).
 //
 // Errors. open() throws stsw::Error: the official error kind for a malformed file in strict
 // mode (messages name the file and, where known, the tensor), InvalidIndex for a bad
@@ -105,6 +107,33 @@ struct ShardInfo {
   ReadMode mode = ReadMode::Buffered;  // effective: Direct, Buffered or Mmap, never Auto
 };
 
+// A block of a 2-D tensor [R, C]: rows [row_begin, row_end) x columns [col_begin, col_end).
+struct Block2D {
+  std::uint64_t row_begin = 0;
+  std::uint64_t row_end = 0;
+  std::uint64_t col_begin = 0;
+  std::uint64_t col_end = 0;
+};
+
+// One destination of read_batch: `dst.size()` bytes of tensor `name` from byte `offset`
+// (offset 0 and dst.size() == nbytes: the whole tensor, CRC-checked as read_into).
+struct ReadRequest {
+  std::string name;
+  std::uint64_t offset = 0;
+  std::span<std::byte> dst;
+};
+
+// Options of StreamReader::read_batch.
+struct ReadBatchOptions {
+  // Most destination bytes being read at once (a request larger than this runs alone).
+  // Requests start in the order given, so a loader listing layer 0 first gets it first.
+  std::uint64_t max_bytes_in_flight = std::uint64_t{256} << 20;
+  // Called once per request, as soon as it completed (null error) or failed, on an
+  // engine thread, possibly concurrently for different requests; the request's `dst`
+  // is then complete and no longer touched. Must not block on engine futures.
+  std::function<void(std::size_t index, std::exception_ptr error)> on_done;
+};
+
 namespace detail {
 struct ReaderState;
 }
@@ -158,6 +187,47 @@ class StreamReader {
   [[nodiscard]] std::future<void> read_into(std::string_view name, std::span<std::byte> dst) const;
   // Callback form: `done` runs exactly once on an engine thread (also for argument errors).
   void read_into(std::string_view name, std::span<std::byte> dst, DoneCallback done) const;
+
+  // Reads dst.size() bytes of tensor `name` starting at byte `offset` of the tensor into
+  // `dst`, through the engine (O_DIRECT where the file and the alignment allow it, staged
+  // through aligned buffers where not; a fault-safe copy from the mapping in Mmap mode).
+  // Errors: UnknownTensor; InvalidArgument when [offset, offset + dst.size()) is not
+  // inside the tensor (the message names the file, the tensor, the offset and the size);
+  // Io (file, offset, tensor) for read failures, a file truncated after open included.
+  // CRC: a range covering the whole tensor (offset 0, dst.size() == nbytes) is exactly
+  // read_into and is CRC-checked (with verify_crc and a stored crc32). A partial range is
+  // NOT checked: a CRC-32 covers the whole tensor, so a partial read can only promise the
+  // bytes the file holds now at those offsets; corruption inside the range goes unnoticed
+  // (run verify(), or read whole tensors, where that matters). An empty dst completes at
+  // once (offset <= nbytes required). `dst` must stay alive and untouched until done.
+  [[nodiscard]] std::future<void> read_range(std::string_view name, std::uint64_t offset,
+                                             std::span<std::byte> dst) const;
+  // Callback form: `done` runs exactly once on an engine thread (also for argument errors).
+  void read_range(std::string_view name, std::uint64_t offset, std::span<std::byte> dst,
+                  DoneCallback done) const;
+
+  // Reads `block` of the 2-D tensor `name` into `dst`, densely in row-major order
+  // (dst.size() == rows x cols x element size, LengthMismatch otherwise) - the
+  // tensor-parallel column split. Never element-sized I/O: when a row's segment is large
+  // (>= 128 KiB) each row's segment is read straight into dst (a few rows in flight);
+  // otherwise the rows' span of the file is streamed through the engine's staging buffers
+  // (row-spanning chunks) and workers scatter the segments into dst. Errors:
+  // UnknownTensor; InvalidArgument for a tensor that is not 2-D, a block outside its
+  // shape, or column bounds that do not fall on byte boundaries (sub-byte dtypes); Io as
+  // read_range. A block covering the whole tensor is CRC-checked like read_into; other
+  // blocks are not (see read_range). An empty block completes at once.
+  [[nodiscard]] std::future<void> read_block(std::string_view name, const Block2D& block,
+                                             std::span<std::byte> dst) const;
+  void read_block(std::string_view name, const Block2D& block, std::span<std::byte> dst,
+                  DoneCallback done) const;
+
+  // Model-loader batch read: every request (see ReadRequest and read_range's errors) into
+  // its caller destination, at most max_bytes_in_flight bytes in flight. After the first
+  // failure no new request starts (those not started report Errc::Cancelled to on_done);
+  // the future is ready once every started request finished, holding the first error.
+  // Every dst must stay alive until the future is ready.
+  [[nodiscard]] std::future<void> read_batch(std::vector<ReadRequest> requests,
+                                             ReadBatchOptions options = {}) const;
 
   // Reads every data region once, sequentially (shard by shard), and checks every
   // tensor's crc32. I/O errors (a file truncated after open) fail the future; CRC results

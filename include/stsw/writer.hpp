@@ -9,9 +9,10 @@
 // fdatasyncs, links the file into place (atomically replacing any existing file) and fsyncs
 // the directory.
 //
-// Lifecycle. open -> (write_block | window | finalize_tensor)* -> close or abort. Tensors are
-// written in the order of `metas`, each with exactly nbytes bytes. After close() or
-// abort() every call but stats() fails with Errc::InvalidState. Destroying a writer that was
+// Lifecycle. open -> (write_block | window | finalize_tensor)* or write_at* -> close or abort.
+// With write_block, tensors are written in the order of `metas`; with write_at, pieces come
+// in any order; either way each tensor gets exactly nbytes bytes. After close() or abort()
+// every call but stats() fails with Errc::InvalidState. Destroying a writer that was
 // neither closed nor aborted aborts it; destroying one whose close() is pending lets the
 // close complete in the background.
 //
@@ -49,8 +50,9 @@
 // stays bounded whatever the file or tensor sizes.
 //
 // Thread safety. All member functions may be called from many threads: calls are
-// serialized internally, in the order they acquire the writer's lock. Tensors must still be
-// written in order, so concurrent writers must coordinate which bytes come next. Calls may
+// serialized internally, in the order they acquire the writer's lock. With write_block,
+// tensors must still be written in order, so concurrent writers must coordinate which
+// bytes come next; write_at takes pieces in any order. Calls may
 // block while every staging buffer is in flight (backpressure); never call them from an
 // engine callback.
 #pragma once
@@ -91,9 +93,11 @@ struct WriterOptions {
   std::size_t chunk_size = 0;
   // Most staging buffers this writer holds at once (>= 2 keeps the disk busy while the
   // next buffer fills); 0: the engine's pool size. An open writer keeps one partly filled
-  // buffer between calls, so an engine must have more buffers than writers open on it at
-  // once (Engine::shared() has 6); otherwise open() and write_block() wait for a buffer
-  // that never comes back.
+  // buffer between calls; when more writers are open than the engine has registered
+  // buffers, the engine's pool grows up to EngineOptions::max_buffer_count (1 GiB of
+  // buffers by default). At that cap a writer waits only while engine I/O is in flight
+  // (it returns buffers); otherwise open() / write_block() fail at once with NoSpace
+  // ("staging pool exhausted", naming the path). Never a silent hang.
   unsigned buffer_count = 0;
 };
 
@@ -135,6 +139,29 @@ class StreamWriter {
   // Callback form: `done` runs exactly once, possibly on the calling thread before
   // write_block returns, else on an engine thread.
   void write_block(std::string_view name, std::span<const std::byte> data, DoneCallback done);
+
+  // Out-of-order staging: the bytes of tensor `name` starting at byte `offset` of that
+  // tensor, in any order, from any thread (calls are serialized internally; the copies of
+  // large pieces run on engine workers in parallel). The future is ready once `data` was
+  // copied (it must stay alive and unchanged until then). The per-tensor CRC-32 is
+  // assembled from the pieces (crc32_combine); a chunk of the file is written once all of
+  // its bytes are staged, so the file is byte-identical to the one written in order.
+  // Memory: at most `buffer_count` staging buffers; when pieces are spread over more
+  // chunks than that, the fullest partly staged chunk is written in runs (slower, still
+  // exact) and the caller waits only for writes in flight. Errors (the piece is rejected,
+  // the writer stays as it was): UnknownTensor; LengthMismatch for bytes past the tensor's
+  // end; InvalidArgument for bytes that overlap bytes already written; InvalidState after
+  // write_block/window staged bytes (a writer stages either in order or with write_at;
+  // write_block, window and finalize_tensor fail with InvalidState after write_at). I/O
+  // errors poison the writer as for write_block. close() fails with LengthMismatch naming
+  // the tensor and its first missing byte when a gap remains (the writer stays open:
+  // write the gap, or abort()).
+  [[nodiscard]] std::future<void> write_at(std::string_view name, std::uint64_t offset,
+                                           std::span<const std::byte> data);
+  // Callback form: `done` runs exactly once, possibly on the calling thread before
+  // write_at returns, else on an engine thread.
+  void write_at(std::string_view name, std::uint64_t offset, std::span<const std::byte> data,
+                DoneCallback done);
 
   // Zero-copy path: a writable window of at most `max_bytes` into the staging buffer, for
   // the next bytes of tensor `name` (same ordering rules as write_block). Its size is the

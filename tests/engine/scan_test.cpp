@@ -81,6 +81,7 @@ TEST_P(EngineScan, ConcurrentScansShareASmallPool) {
 TEST_P(EngineScan, WaitsForBuffersHeldByTheCaller) {
   EngineOptions o = test::small_options(GetParam());
   o.buffer_count = 2;
+  o.max_buffer_count = 2;  // no growth: the caller holds the whole pool
   STSW_ENGINE_OR_SKIP(engine, o);
   File f = make_file(*engine, IoMode::Direct, 100000);
   StagingBuffer a = engine->acquire_buffer();
