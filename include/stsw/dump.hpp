@@ -10,6 +10,8 @@
 // the options' crc32 / align / durable settings).
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -21,7 +23,7 @@
 #include "stsw/header.hpp"
 #include "stsw/writer.hpp"
 
-namespace stsw {
+namespace STSW_API stsw {
 
 // A named tensor in caller memory. `data` holds exactly shape x dtype bytes and must stay
 // alive and unchanged until dump() returns.
