@@ -24,8 +24,9 @@ enum class LogLevel { trace, debug, info, warn, error, critical, off };
 
 // Receives one record. Called on the thread that logs (a caller's thread or one of the
 // engine's), possibly from several threads at once: it must be thread-safe, should be
-// quick, must not throw (exceptions are caught and dropped) and must not call
-// set_log_sink (that waits for calls in progress: a deadlock).
+// quick, must not throw (exceptions are caught and dropped) and must not call back into
+// stsw: not set_log_sink (it waits for calls in progress: a deadlock), nor anything that
+// may log.
 using LogSink = std::function<void(LogLevel level, std::string_view message)>;
 
 // Sends every later record at or above the level to `sink` instead of stderr; an empty
