@@ -3,6 +3,7 @@
 // and an empty sink goes back to stderr.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -131,6 +132,20 @@ TEST_F(LogSinkTest, OffDropsEverything) {
   stsw::set_log_level(stsw::LogLevel::off);
   make_engine();
   EXPECT_TRUE(c.records().empty());
+}
+
+// STSW_LOG_LEVEL is read when the logger is first used; the "threadsafe" death-test
+// style re-runs this test in a fresh process, where no logger exists yet.
+TEST(LogLevelEnvironment, SetsTheInitialLevelAndSetLogLevelOverridesIt) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        ::setenv("STSW_LOG_LEVEL", "debug", 1);
+        if (stsw::log_level() != stsw::LogLevel::debug) std::_Exit(1);
+        stsw::set_log_level(stsw::LogLevel::error);
+        std::_Exit(stsw::log_level() == stsw::LogLevel::error ? 0 : 2);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(LogLevelNames, ParseAndPrintRoundTrip) {
