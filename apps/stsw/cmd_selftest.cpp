@@ -23,6 +23,7 @@
 #include "selftest_steps.hpp"
 #include "signal_cleanup.hpp"
 #include "stsw/error.hpp"
+#include "stsw/version.hpp"
 
 namespace stsw::cli {
 namespace {

@@ -3,6 +3,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "stsw/log.hpp"
+
 namespace stsw::cli {
 
 void setup_logging(const std::string& level) {
@@ -12,8 +14,9 @@ void setup_logging(const std::string& level) {
     logger->set_pattern("stsw: [%l] %v");
     spdlog::set_default_logger(logger);
   }
-  // set_level on the registry reaches every logger, including any the library created.
   spdlog::set_level(spdlog::level::from_str(level));
+  // The library's logger is its own (stsw/log.hpp), not in spdlog's registry.
+  if (auto lib_level = stsw::parse_log_level(level)) stsw::set_log_level(*lib_level);
 }
 
 }  // namespace stsw::cli

@@ -1,5 +1,5 @@
-// Logging set-up for the tool: spdlog's default logger (which the library logs through)
-// goes to stderr so that stdout carries only tables and JSON.
+// Logging set-up for the tool: its own messages (spdlog's default logger) and the
+// library's (stsw/log.hpp) go to stderr, so that stdout carries only tables and JSON.
 #pragma once
 
 #include <array>
@@ -13,7 +13,8 @@ inline constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",
                                                                "error", "critical", "off"};
 inline constexpr std::string_view kDefaultLogLevel = "warn";
 
-// Installs the stderr logger at `level` (one of kLogLevels). Safe to call more than once.
+// Installs the stderr logger at `level` (one of kLogLevels) and sets the library's level
+// to it. Safe to call more than once.
 void setup_logging(const std::string& level);
 
 }  // namespace stsw::cli

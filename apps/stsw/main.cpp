@@ -12,10 +12,7 @@
 #include "exit_codes.hpp"
 #include "logging.hpp"
 #include "report.hpp"
-
-#ifndef STSW_VERSION_STRING
-#define STSW_VERSION_STRING "unknown"
-#endif
+#include "stsw/version.hpp"
 
 int main(int argc, char** argv) {
   using namespace stsw::cli;

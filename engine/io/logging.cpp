@@ -1,18 +1,18 @@
 #include "io/logging.hpp"
 
-#include <spdlog/sinks/stdout_sinks.h>
-
 #include <cstdlib>
 #include <memory>
 #include <string>
+
+#include "io/log_sink.hpp"
 
 namespace stsw::detail {
 
 namespace {
 
 std::shared_ptr<spdlog::logger> make_logger() {
-  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  auto log = std::make_shared<spdlog::logger>("stsw", std::move(sink));
+  // stderr, or the program's sink once stsw::set_log_sink installed one.
+  auto log = std::make_shared<spdlog::logger>("stsw", routing_sink());
   log->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [stsw] [%l] %v");
   log->set_level(spdlog::level::warn);
   const char* env = std::getenv("STSW_LOG_LEVEL");

@@ -8,6 +8,8 @@
 // stsw/asio_adapt.hpp for the executor contract.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -20,7 +22,7 @@
 #include "stsw/verify_report.hpp"
 #include "stsw/writer.hpp"
 
-namespace stsw {
+namespace STSW_API stsw {
 
 // Engine::read: completes with (error, crc32 of dst or 0).
 template <typename CompletionToken>

@@ -3,18 +3,23 @@
 // (co_await), asio::deferred. Used by stsw/asio.hpp; usable for user extensions.
 //
 // Contract: the completion handler is invoked exactly once, through its associated
-// executor (asio::dispatch), with the exception_ptr first (null on success). Outstanding
-// work is tracked on that executor, so io_context::run() does not return while an stsw
-// operation is pending. The operation's arguments (spans) must stay alive until the handler
-// runs, as for the callback forms.
+// executor, with the exception_ptr first (null on success), and never inside the
+// initiating function (stsw::async_*): an operation that completes during its initiation
+// (an invalid argument, an empty range) is posted to the executor, as Asio's rules for
+// immediate completion require; one that completes later, on an engine thread, is
+// dispatched. Outstanding work is tracked on that executor, so io_context::run() does not
+// return while an stsw operation is pending. The operation's arguments (spans) must stay
+// alive until the handler runs, as for the callback forms.
 #pragma once
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/system_executor.hpp>
 
+#include <atomic>
 #include <exception>
 #include <memory>
 #include <tuple>
@@ -35,21 +40,26 @@ auto initiate(CompletionToken&& token, Start&& start) {
         struct State {
           Handler handler;
           boost::asio::executor_work_guard<decltype(executor)> work;
+          std::atomic<bool> initiating{true};
         };
-        auto state = std::make_shared<State>(
-            State{std::move(handler), boost::asio::make_work_guard(executor)});
+        auto state =
+            std::make_shared<State>(std::move(handler), boost::asio::make_work_guard(executor));
         start_fn([state](std::exception_ptr error, Args... args) {
-          // The work guard is released here, after dispatch returned, not in the handler:
-          // otherwise run()/join() could return, and the context be destroyed, while this
-          // (engine) thread is still inside the executor's post (found by TSan).
+          // The work guard is released here, after post/dispatch returned, not in the
+          // handler: otherwise run()/join() could return, and the context be destroyed,
+          // while this (engine) thread is still inside the executor's post (found by TSan).
           auto work = std::move(state->work);
-          boost::asio::dispatch(
-              work.get_executor(),
-              [state, error, tup = std::make_tuple(std::move(args)...)]() mutable {
-                std::apply([&](auto&&... a) { std::move(state->handler)(error, std::move(a)...); },
-                           std::move(tup));
-              });
+          auto complete = [state, error, tup = std::make_tuple(std::move(args)...)]() mutable {
+            std::apply([&](auto&&... a) { std::move(state->handler)(error, std::move(a)...); },
+                       std::move(tup));
+          };
+          if (state->initiating.load(std::memory_order_acquire)) {
+            boost::asio::post(work.get_executor(), std::move(complete));
+          } else {
+            boost::asio::dispatch(work.get_executor(), std::move(complete));
+          }
         });
+        state->initiating.store(false, std::memory_order_release);
       },
       token, std::forward<Start>(start));
 }

@@ -49,6 +49,8 @@
 // the calling thread.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -61,7 +63,7 @@
 #include "stsw/engine.hpp"
 #include "stsw/header.hpp"
 
-namespace stsw {
+namespace STSW_API stsw {
 
 enum class ConvertFormat {
   Auto,         // detect from the first bytes (and ".json" for sharded indexes)

@@ -2,11 +2,13 @@
 // All functions are pure and thread-safe.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
-namespace stsw {
+namespace STSW_API stsw {
 
 // zlib-compatible CRC-32 of `data`, continuing from `crc` (0 to start):
 // crc32(b, crc32(a)) == crc32(a ++ b). crc32("123456789") == 0xCBF43926.

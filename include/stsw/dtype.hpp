@@ -1,12 +1,14 @@
 // Element types of the safetensors format (FORMAT.md section 3).
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <array>
 #include <cstdint>
 #include <optional>
 #include <string_view>
 
-namespace stsw {
+namespace STSW_API stsw {
 
 // Enumerators are declared in the official canonical rank order, lowest first, so
 // `dtype_rank(d)` is the enumerator's value. Names are spelled exactly as in the

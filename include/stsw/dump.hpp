@@ -11,6 +11,8 @@
 // (see dump() below; stsw::convert uses the same sharded-set writer).
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -25,7 +27,7 @@
 #include "stsw/header.hpp"
 #include "stsw/writer.hpp"
 
-namespace stsw {
+namespace STSW_API stsw {
 
 // A named tensor in caller memory. `data` holds exactly shape x dtype bytes and must stay
 // alive and unchanged until dump() returns.

@@ -1,6 +1,6 @@
-// The I/O engine: chunked, queue-depth transfers on io_uring (registered buffers and
-// files) or on a pread/pwrite thread pool, with CRC-32 computed on worker threads in
-// parallel with the I/O.
+// The I/O engine: chunked, queue-depth transfers on io_uring (staging buffers registered
+// with the ring when possible; files are passed by descriptor, not registered) or on a
+// pread/pwrite thread pool, with CRC-32 computed on worker threads in parallel with the I/O.
 //
 // Overview. An Engine owns one backend (a ring driven by one thread, or a pool of I/O
 // threads), a bounded pool of page-aligned staging buffers (buffer_count x chunk_size,
@@ -40,6 +40,8 @@
 // buffer up to the cap stalls them.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -52,7 +54,7 @@
 #include <string>
 #include <string_view>
 
-namespace stsw {
+namespace STSW_API stsw {
 
 // Page-cache policy of a file.
 enum class IoMode {

@@ -1,11 +1,13 @@
 // The one exception type of the library and its closed set of error kinds.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
-namespace stsw {
+namespace STSW_API stsw {
 
 // Error kinds. The first ten are the official safetensors loader's error kinds, in the
 // order it checks them (FORMAT.md section 2); stsw reports the same kind for the same

@@ -2,6 +2,8 @@
 // canonical, byte-exact header builder. Pure functions: no I/O, thread-safe.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -13,7 +15,7 @@
 
 #include "stsw/tensor_meta.hpp"
 
-namespace stsw {
+namespace STSW_API stsw {
 
 using Metadata = std::map<std::string, std::string>;
 

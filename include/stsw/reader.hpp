@@ -45,6 +45,8 @@
 // threads and must not block on other engine futures.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -63,7 +65,7 @@
 #include "stsw/tensor_meta.hpp"
 #include "stsw/verify_report.hpp"
 
-namespace stsw {
+namespace STSW_API stsw {
 
 // How read_into reaches the file (verify and for_each use Direct or Buffered).
 enum class ReadMode {

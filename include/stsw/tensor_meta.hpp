@@ -1,6 +1,8 @@
 // Description of one tensor in a safetensors file.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -8,7 +10,7 @@
 
 #include "stsw/dtype.hpp"
 
-namespace stsw {
+namespace STSW_API stsw {
 
 // A plain value type. Offsets are relative to the start of the data region
 // (byte 8 + N of the file), exactly as in the header's "data_offsets".

@@ -1,6 +1,8 @@
 // The result of StreamReader::verify(): a whole-file CRC scrub, tensor by tensor.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -8,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace stsw {
+namespace STSW_API stsw {
 
 enum class TensorStatus {
   Ok,          // the stored crc32 matches the bytes

@@ -57,6 +57,8 @@
 // engine callback.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <future>
@@ -71,7 +73,7 @@
 #include "stsw/header.hpp"
 #include "stsw/tensor_meta.hpp"
 
-namespace stsw {
+namespace STSW_API stsw {
 
 struct WriterOptions {
   // Store a "crc32" field (zlib's CRC-32) in every tensor entry.

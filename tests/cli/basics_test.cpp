@@ -95,6 +95,22 @@ TEST(CliBasics, CommandLineLogLevelOverridesEnvironment) {
   EXPECT_TRUE(r.err.empty()) << r.err;
 }
 
+// The library's logger is not spdlog's default one: --log-level reaches it through
+// stsw::set_log_level (verify creates an engine, which reports its backend at info).
+TEST(CliBasics, LogLevelReachesTheLibrary) {
+  const auto r =
+      run_stsw({"--log-level", "info", "verify", sample()}, {.unset_env = {"STSW_LOG_LEVEL"}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("[stsw] [info] engine: backend"), std::string::npos) << r.err;
+}
+
+TEST(CliBasics, CommandLineLogLevelOverridesTheLibrarysEnvironment) {
+  const auto r = run_stsw({"--log-level", "error", "verify", sample()},
+                          {.env = {{"STSW_LOG_LEVEL", "trace"}}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+}
+
 TEST(CliBasics, GlobalOptionMayFollowTheSubcommand) {
   const auto r = run_stsw({"inspect", sample(), "--log-level", "debug"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -1,5 +1,6 @@
-// A program outside the stsw tree, built against the installed package: encodes a
-// header, parses it back, and checks the CRC-32 check value.
+// A program outside the stsw tree, built against the installed package (CMake's
+// find_package or pkg-config): encodes a header, parses it back, checks the CRC-32 check
+// value, the version and the logging hook.
 #include <stsw/stsw.hpp>
 
 #include <cstdio>
@@ -21,6 +22,25 @@ int main() {
     std::puts("round trip wrong");
     return 1;
   }
-  std::puts("ok");
+  try {  // an exception thrown inside the library is caught by its type here
+    (void)stsw::parse_file(std::as_bytes(std::span(digits)));
+    std::puts("bad header accepted");
+    return 1;
+  } catch (const stsw::Error&) {
+  }
+  if (stsw::version() != STSW_VERSION_STRING) {
+    std::puts("version wrong");
+    return 1;
+  }
+  int records = 0;
+  stsw::set_log_sink([&records](stsw::LogLevel, std::string_view) { ++records; });
+  stsw::set_log_level(stsw::LogLevel::info);
+  { auto engine = stsw::Engine::create({}); }
+  stsw::set_log_sink({});
+  if (records == 0) {
+    std::puts("no log record reached the sink");
+    return 1;
+  }
+  std::printf("ok %s\n", std::string(stsw::version()).c_str());
   return 0;
 }
