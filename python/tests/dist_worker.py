@@ -141,7 +141,11 @@ def matrix(rank: int, world: int, root: str):
     finally:
         _stsw.dist_write_rank = real
     dist.barrier()
-    assert snapshot(a) == before, "a failed save changed the previous checkpoint"
+    after = snapshot(a)
+    assert after == before, ("a failed save changed the previous checkpoint: "
+                             f"{sorted(set(before) ^ set(after))} "
+                             f"{[n for n in before if n in after and before[n] != after[n]]}")
+    dist.barrier()  # every rank has looked before rank 0 corrupts a shard below
 
     # A corrupted shard: row-block loads (CRC assembled across ranks) fail everywhere.
     if rank == 0:
