@@ -45,7 +45,7 @@ from concurrent.futures import Future
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _stsw
-from ._dtypes import dtype_of_torch, error, is_torch, numpy_dtype, source_of, torch_bytes
+from ._dtypes import dtype_of_torch, error, is_torch, source_of, torch_bytes
 from ._errors import Error
 from .reader import StreamReader
 from .writer import check_metadata
