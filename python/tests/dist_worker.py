@@ -126,8 +126,24 @@ def matrix(rank: int, world: int, root: str):
     sd.load(d, c)
     check(d, rank, world)
 
-    # A diverged replica: every rank gets CrcMismatch naming the tensor and the ranks.
+    # Errors found on one rank reach every rank: a bad value, ranks that disagree on a
+    # tensor's dtype (found by the plan), a tensor missing from the checkpoint.
     before = snapshot(a)
+    bad = save_dict(rank, world)
+    if rank == 3:
+        bad["oops"] = "not a tensor"
+    expect_error("InvalidArgument", lambda: sd.save(bad, a), "'oops'")
+    bad = save_dict(rank, world)
+    if rank == 1:
+        bad["norm"] = bad["norm"].double()
+    expect_error("InvalidArgument", lambda: sd.save(bad, a), "'norm'", "rank 0 declares F32",
+                 "rank 1 declares F64")
+    want = load_dict(rank, world)
+    if rank == 2:
+        want["missing"] = torch.zeros(1)
+    expect_error("UnknownTensor", lambda: sd.load(want, a), "missing")
+
+    # A diverged replica: every rank gets CrcMismatch naming the tensor and the ranks.
     expect_error("CrcMismatch", lambda: sd.save(save_dict(rank, world, bad_replica=rank == 2),
                                                a, max_shard_size=800), "'norm'", "ranks 0, 2")
     # A rank whose writes fail (its files are gone): every rank gets the error.
