@@ -126,6 +126,17 @@ def matrix(rank: int, world: int, root: str):
     sd.load(d, c)
     check(d, rank, world)
 
+    # save_async on a group of its own while the main thread runs collectives on another.
+    g_async = dist.new_group(list(range(world)))
+    src = save_dict(rank, world)
+    fut = sd.save_async(src, os.path.join(root, "d"), process_group=g_async, max_shard_size=800)
+    src["norm"].add_(1)  # after the snapshot: not saved
+    dist.barrier()
+    fut.result(timeout=60)
+    d = load_dict(rank, world)
+    sd.load(d, os.path.join(root, "d"))
+    check(d, rank, world)
+
     # Errors found on one rank reach every rank: a bad value, ranks that disagree on a
     # tensor's dtype (found by the plan), a tensor missing from the checkpoint.
     before = snapshot(a)
