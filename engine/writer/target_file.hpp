@@ -35,6 +35,12 @@ class TargetFile {
   // True when the data lives in an O_TMPFILE (no name until commit).
   [[nodiscard]] bool anonymous() const noexcept { return anonymous_; }
   [[nodiscard]] bool committed() const noexcept { return committed_; }
+  // The hidden temporary name ("dir/.name.stsw-..."), by which other processes can open
+  // the file before commit (multi-rank checkpoints); empty while the data has no name
+  // (O_TMPFILE: create it with use_tmpfile false to get one) and after commit/discard.
+  [[nodiscard]] std::string temp_path() const {
+    return temp_name_.empty() || committed_ ? std::string() : dir_ + "/" + temp_name_;
+  }
 
   // Sets the file size (ftruncate). Throws Error naming the path.
   void truncate(std::uint64_t size);

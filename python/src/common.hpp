@@ -55,5 +55,6 @@ void bind_read_op(pyb::module_& m);
 void bind_writer(pyb::module_& m);
 void bind_reader(pyb::module_& m);
 void bind_dump(pyb::module_& m);
+void bind_distributed(pyb::module_& m);
 
 }  // namespace stsw::py

@@ -13,6 +13,7 @@ PYBIND11_MODULE(_stsw, m) {
   stsw::py::bind_writer(m);
   stsw::py::bind_reader(m);
   stsw::py::bind_dump(m);
+  stsw::py::bind_distributed(m);
   m.attr("version") = STSW_VERSION_STRING;
   m.def(
       "backend", [] { return std::string(stsw::to_string(stsw::Engine::shared()->backend())); },

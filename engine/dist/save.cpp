@@ -1,0 +1,207 @@
+// Multi-rank checkpoints: a rank's writes into the shared temporary files, and the
+// coordinator's two-phase commit through the sharded-set writer
+// (include/stsw/distributed.hpp).
+#include <fcntl.h>
+
+#include <algorithm>
+#include <future>
+#include <map>
+#include <set>
+
+#include "codec/text.hpp"
+#include "stsw/crc32.hpp"
+#include "stsw/distributed.hpp"
+#include "writer/shard_set_writer.hpp"
+#include "writer/target_file.hpp"
+
+namespace stsw::dist {
+
+namespace {
+
+// Bytes per engine write request: large enough to keep the queue busy, small enough that a
+// piece of several GiB is spread over the engine's workers.
+constexpr std::uint64_t kWriteRequest = 64ULL << 20;
+
+// Waits for every future, keeping the first exception; the buffers the requests read must
+// stay valid until this returns.
+void wait_all(std::vector<std::future<void>>& pending) {
+  std::exception_ptr first;
+  for (auto& f : pending) {
+    try {
+      f.get();
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  pending.clear();
+  if (first) std::rethrow_exception(first);
+}
+
+}  // namespace
+
+RankReport write_rank(const SavePlan& plan, int rank, const std::vector<std::string>& temp_files,
+                      const std::vector<std::span<const std::byte>>& data, bool durable,
+                      std::shared_ptr<Engine> engine) {
+  RankReport report;
+  report.rank = rank;
+  std::vector<std::future<void>> pending;
+  try {
+    if (!engine) engine = Engine::shared();
+    if (temp_files.size() != plan.shards.size()) {
+      throw Error(Errc::InvalidArgument,
+                  "rank " + std::to_string(rank) + ": " + std::to_string(temp_files.size()) +
+                      " temporary files for " + std::to_string(plan.shards.size()) + " shards");
+    }
+    std::size_t mine = 0;
+    for (const PieceWrite& w : plan.writes) mine += w.rank == rank ? 1 : 0;
+    if (mine != data.size()) {
+      throw Error(Errc::InvalidArgument, "rank " + std::to_string(rank) + ": " +
+                                             std::to_string(data.size()) + " buffers for the " +
+                                             std::to_string(mine) + " pieces it declared");
+    }
+    std::map<std::size_t, File> files;  // shard -> this rank's descriptor
+    for (const PieceWrite& w : plan.writes) {
+      if (w.rank != rank) continue;
+      const std::string& name = plan.tensors[w.tensor].name;
+      const std::span<const std::byte> d = data.at(w.piece);
+      if (d.size() != w.end - w.begin) {
+        throw Error(Errc::LengthMismatch,
+                    "rank " + std::to_string(rank) + ": tensor " + codec::quote(name) + " bytes [" +
+                        std::to_string(w.begin) + ", " + std::to_string(w.end) +
+                        "): " + std::to_string(d.size()) + " bytes given");
+      }
+      if (w.write) {
+        auto it = files.find(w.shard);
+        if (it == files.end()) {
+          it = files
+                   .emplace(w.shard, File::open(temp_files[w.shard], O_RDWR | O_CLOEXEC, 0,
+                                                IoMode::Buffered))
+                   .first;
+        }
+        for (std::uint64_t at = 0; at < d.size(); at += kWriteRequest) {
+          const std::size_t n =
+              static_cast<std::size_t>(std::min<std::uint64_t>(kWriteRequest, d.size() - at));
+          pending.push_back(engine->write(it->second, w.file_offset + at, d.subspan(at, n)));
+        }
+      }
+      // The CRC runs on this thread while the engine writes.
+      report.pieces.push_back({name, w.begin, w.end, crc32(d)});
+    }
+    wait_all(pending);
+    if (durable) {
+      std::vector<std::future<void>> syncs;
+      for (auto& [s, f] : files) syncs.push_back(engine->sync(f, true));
+      wait_all(syncs);
+    }
+  } catch (const Error& e) {
+    report.ok = false;
+    report.errc = e.code();
+    report.error = e.what();
+  } catch (const std::exception& e) {
+    report.ok = false;
+    report.errc = Errc::Io;
+    report.error = e.what();
+  }
+  try {
+    wait_all(pending);  // after a failure: the engine must be done with `data`
+  } catch (...) {
+  }
+  if (!report.ok) report.pieces.clear();
+  return report;
+}
+
+struct SaveCoordinator::Impl {
+  Impl(const std::string& path, std::size_t shards, bool durable) : set(path, shards, durable) {}
+  writer::ShardSetWriter set;
+  std::vector<writer::TargetFile> targets;
+  bool durable = true;
+  std::string path;
+};
+
+SaveCoordinator::SaveCoordinator(const std::string& path, SavePlan plan, const SaveOptions& options)
+    : plan_(std::move(plan)),
+      impl_(std::make_unique<Impl>(path, plan_.shards.size(), options.durable)) {
+  impl_->durable = options.durable;
+  impl_->path = path;
+  for (std::size_t s = 0; s < plan_.shards.size(); ++s) {
+    const std::uint64_t size = plan_.shards[s].file_size();
+    writer::TargetFile t =
+        writer::TargetFile::create(impl_->set.file(s), IoMode::Buffered, size, false);
+    t.truncate(size);
+    temp_.push_back(t.temp_path());
+    impl_->targets.push_back(std::move(t));
+  }
+}
+
+SaveCoordinator::~SaveCoordinator() = default;  // targets discard, the set abandons
+
+SaveResult SaveCoordinator::commit(const std::vector<RankReport>& reports) {
+  const std::string& path = impl_->path;
+  // Phase one's outcome: every rank must have succeeded.
+  std::string failed;
+  std::optional<Errc> first;
+  std::set<int> reported;
+  for (const RankReport& r : reports) {
+    reported.insert(r.rank);
+    if (r.ok) continue;
+    if (!first) first = r.errc;
+    failed += (failed.empty() ? "" : "; ") + ("rank " + std::to_string(r.rank) + ": " + r.error);
+  }
+  if (first) {
+    throw Error(*first, path + ": not saved, the previous checkpoint is unchanged: " + failed);
+  }
+  for (const PieceWrite& w : plan_.writes) {
+    if (reported.count(w.rank) == 0) {
+      throw Error(Errc::InvalidArgument,
+                  path + ": not saved: rank " + std::to_string(w.rank) + " did not report");
+    }
+  }
+  // Per-tensor CRCs from the pieces (replicas compared).
+  std::map<std::string, std::size_t> tensor_of;
+  for (std::size_t t = 0; t < plan_.tensors.size(); ++t) tensor_of[plan_.tensors[t].name] = t;
+  std::vector<std::vector<PieceReport>> pieces(plan_.tensors.size());
+  std::vector<std::vector<int>> ranks(plan_.tensors.size());
+  for (const RankReport& r : reports) {
+    for (const PieceReport& p : r.pieces) {
+      const auto it = tensor_of.find(p.name);
+      if (it == tensor_of.end()) {
+        throw Error(Errc::UnknownTensor, path + ": rank " + std::to_string(r.rank) +
+                                             " reports tensor " + codec::quote(p.name) +
+                                             ", which no rank declared");
+      }
+      pieces[it->second].push_back(p);
+      ranks[it->second].push_back(r.rank);
+    }
+  }
+  for (std::size_t t = 0; t < plan_.tensors.size(); ++t) {
+    const PlannedTensor& pt = plan_.tensors[t];
+    const std::optional<std::uint32_t> crc =
+        combine_pieces(pt.name, pt.nbytes, pieces[t], ranks[t]);
+    if (!crc) {
+      throw Error(Errc::InvalidArgument, path + ": tensor " + codec::quote(pt.name) +
+                                             ": the reported pieces do not cover it exactly");
+    }
+    plan_.shards[pt.shard].tensors[pt.index].crc32 = *crc;
+  }
+  // Headers with the CRCs, in the room reserved for them.
+  const std::shared_ptr<Engine> engine = Engine::shared();
+  for (std::size_t s = 0; s < plan_.shards.size(); ++s) {
+    EncodeOptions eo;
+    eo.align = plan_.align;
+    eo.exact_header_size = plan_.shards[s].header_size;
+    const std::string header = encode_header(plan_.shards[s].tensors, plan_.metadata, eo);
+    File& f = impl_->targets[s].file();
+    engine->write(f, 0, std::as_bytes(std::span(header.data(), header.size()))).get();
+    if (impl_->durable) engine->sync(f, true).get();
+  }
+  // Phase two: shards into place under their new names, then the index (the commit point).
+  impl_->set.write(1, [&](std::size_t s) { impl_->targets[s].commit(impl_->durable); });
+  std::vector<std::pair<std::string, std::size_t>> weight_map;
+  for (const PlannedTensor& t : plan_.tensors) weight_map.emplace_back(t.name, t.shard);
+  SaveResult result;
+  result.index = impl_->set.publish(weight_map, plan_.total_size);
+  result.files = impl_->set.files();
+  return result;
+}
+
+}  // namespace stsw::dist
