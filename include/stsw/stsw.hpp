@@ -9,6 +9,7 @@
 #include "stsw/error.hpp"
 #include "stsw/header.hpp"
 #include "stsw/reader.hpp"
+#include "stsw/shard_index.hpp"
 #include "stsw/tensor_meta.hpp"
 #include "stsw/verify_report.hpp"
 #include "stsw/writer.hpp"
