@@ -112,57 +112,6 @@ void print_error(std::string_view command, std::string_view message) {
   std::fputs(line.c_str(), stderr);
 }
 
-std::optional<std::uint64_t> parse_size(std::string_view s) {
-  std::uint64_t value = 0;
-  std::size_t i = 0;
-  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-    const std::uint64_t digit = static_cast<std::uint64_t>(s[i] - '0');
-    if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
-    value = value * 10 + digit;
-  }
-  if (i == 0) return std::nullopt;
-  std::string_view suffix = s.substr(i);
-  if (suffix.ends_with("iB")) {
-    suffix.remove_suffix(2);
-    if (suffix.empty()) return std::nullopt;
-  } else if (suffix.ends_with("B") && suffix.size() == 2) {
-    suffix.remove_suffix(1);
-  } else if (suffix == "B") {
-    suffix = {};
-  }
-  unsigned shift = 0;
-  if (suffix.size() > 1) return std::nullopt;
-  if (suffix.size() == 1) {
-    switch (suffix[0]) {
-      case 'k':
-      case 'K': shift = 10; break;
-      case 'm':
-      case 'M': shift = 20; break;
-      case 'g':
-      case 'G': shift = 30; break;
-      case 't':
-      case 'T': shift = 40; break;
-      default: return std::nullopt;
-    }
-  }
-  if (value == 0 || value > (UINT64_MAX >> shift)) return std::nullopt;
-  return value << shift;
-}
-
-std::string format_bytes(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  double v = static_cast<double>(bytes) / 1024.0;
-  int unit = 0;
-  while (v >= 1024.0 && unit < 4) {
-    v /= 1024.0;
-    ++unit;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, v < 10 ? "%.2f %s" : "%.1f %s", v, kUnits[unit]);
-  return buf;
-}
-
 std::string format_rate(std::uint64_t bytes, double seconds) {
   char buf[32];
   if (seconds <= 0) return "- MB/s";

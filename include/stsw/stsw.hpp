@@ -11,5 +11,6 @@
 #include "stsw/reader.hpp"
 #include "stsw/shard_index.hpp"
 #include "stsw/tensor_meta.hpp"
+#include "stsw/units.hpp"
 #include "stsw/verify_report.hpp"
 #include "stsw/writer.hpp"
