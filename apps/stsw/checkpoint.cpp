@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "report.hpp"
+#include "stsw/blocking_io.hpp"
 #include "stsw/error.hpp"
 #include "stsw/shard_index.hpp"
 
@@ -36,17 +37,7 @@ class Fd {
 
   // Reads up to out.size() bytes at `offset`; returns how many there were.
   std::size_t read_at(std::uint64_t offset, char* out, std::size_t len, const std::string& path) {
-    std::size_t got = 0;
-    while (got < len) {
-      const ssize_t n = ::pread(fd_, out + got, len - got, static_cast<off_t>(offset + got));
-      if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue;
-        throw errno_error(errno, "read " + path + " at offset " + std::to_string(offset + got));
-      }
-      if (n == 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    return got;
+    return pread_full(fd_, std::as_writable_bytes(std::span(out, len)), offset, path);
   }
 
  private:

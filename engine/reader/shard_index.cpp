@@ -11,6 +11,7 @@
 
 #include <boost/json.hpp>
 
+#include "stsw/blocking_io.hpp"
 #include "stsw/error.hpp"
 
 namespace stsw {
@@ -94,17 +95,8 @@ std::string read_index_file(const std::string& path) {
                       std::to_string(kMaxHeaderSize));
   }
   std::string text(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t r = ::pread(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      throw errno_error(errno, "read " + path);
-    }
-    if (r == 0) break;  // shrank meanwhile: parse what is there
-    done += static_cast<std::size_t>(r);
-  }
-  text.resize(done);
+  // Shrank meanwhile: parse what is there.
+  text.resize(pread_full(fd, std::as_writable_bytes(std::span(text)), 0, path));
   return text;
 }
 
