@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "peak_rss.hpp"
+#include "support/peak_rss.hpp"
 #include "reader/reader_test_support.hpp"
 #include "stsw/reader.hpp"
 

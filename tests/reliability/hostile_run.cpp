@@ -16,7 +16,7 @@
 #include "stsw/reader.hpp"
 #ifdef STSW_HOSTILE_CLI
 #include "cli/cli_runner.hpp"
-#include "peak_rss.hpp"
+#include "support/peak_rss.hpp"
 #endif
 #include "reliability/hostile_outcome.hpp"
 
