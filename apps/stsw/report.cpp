@@ -3,38 +3,10 @@
 #include <cstdio>
 
 #include "stsw/error.hpp"
+#include "stsw/utf8.hpp"
 
 namespace stsw::cli {
 namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid
-// (overlong forms, surrogates and values above U+10FFFF are invalid).
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned c = b(i);
-  if (c < 0x80) return 1;
-  std::size_t n = 0;
-  unsigned lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k) {
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
 
 void append_hex_escape(std::string& out, unsigned char c) {
   char buf[8];
@@ -57,7 +29,7 @@ std::string printable(std::string_view s) {
       out += "\\t";
     } else if (c < 0x20 || c == 0x7F) {
       append_hex_escape(out, c);
-    } else if (const std::size_t n = utf8_sequence(s, i); n == 0) {
+    } else if (const std::size_t n = utf8_sequence_length(s, i); n == 0) {
       append_hex_escape(out, c);
     } else {
       out.append(s.substr(i, n));
@@ -73,7 +45,7 @@ std::string utf8_safe(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8_sequence(s, i);
+    const std::size_t n = utf8_sequence_length(s, i);
     if (n == 0) {
       out += "\xEF\xBF\xBD";
       ++i;

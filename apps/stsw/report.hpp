@@ -13,7 +13,8 @@
 namespace stsw::cli {
 
 // Printable on one line: control characters and invalid UTF-8 become escapes (\n, \x1b,
-// \xff), valid UTF-8 stays as it is. Names and paths come from untrusted files.
+// \xff), valid UTF-8 stays as it is. Names and paths come from untrusted files. Valid
+// means as the header codec validates it (stsw::utf8_sequence_length, stsw/utf8.hpp).
 [[nodiscard]] std::string printable(std::string_view s);
 
 // Valid UTF-8 for JSON output: every invalid byte becomes U+FFFD.
