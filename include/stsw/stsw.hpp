@@ -2,6 +2,7 @@
 #pragma once
 
 #include "stsw/convert.hpp"
+#include "stsw/aligned_buffer.hpp"
 #include "stsw/crc32.hpp"
 #include "stsw/dtype.hpp"
 #include "stsw/dump.hpp"
@@ -12,5 +13,6 @@
 #include "stsw/shard_index.hpp"
 #include "stsw/tensor_meta.hpp"
 #include "stsw/units.hpp"
+#include "stsw/utf8.hpp"
 #include "stsw/verify_report.hpp"
 #include "stsw/writer.hpp"
