@@ -41,57 +41,28 @@ void fill_pattern(std::span<std::byte> dst, std::uint64_t seed) noexcept {
   for (; i < dst.size(); ++i) dst[i] = static_cast<std::byte>(x >> (8 * (i % 8)));
 }
 
-HugeBuffer::HugeBuffer(std::size_t size, std::uint64_t fill_seed) {
-  if (size == 0) return;
-  map_size_ = size + kHugePage;
-  map_ = ::mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (map_ == MAP_FAILED) {
-    map_ = nullptr;
-    throw errno_error(errno, "mmap of a " + std::to_string(size) + "-byte benchmark buffer");
-  }
-  auto addr = reinterpret_cast<std::uintptr_t>(map_);
-  auto aligned = (addr + kHugePage - 1) & ~(kHugePage - 1);
-  data_ = reinterpret_cast<std::byte*>(aligned);
-  size_ = size;
-  g_caller_bytes += size_;
-  // Best effort: without THP the buffer is still pre-faulted, only slower to set up.
-  (void)::madvise(data_, size_, MADV_HUGEPAGE);
+HugeBuffer::HugeBuffer(std::size_t size, std::uint64_t fill_seed)
+    : buffer_(size, kHugePage, /*huge_pages=*/true) {
+  g_caller_bytes += buffer_.size();
+  // Touch every page now (without THP the buffer is still pre-faulted, only slower).
   if (fill_seed != 0) {
     fill_pattern(span(), fill_seed);
-  } else {
-    std::memset(data_, 0, size_);
+  } else if (!buffer_.empty()) {
+    std::memset(buffer_.data(), 0, buffer_.size());
   }
 }
 
-HugeBuffer::HugeBuffer(HugeBuffer&& other) noexcept
-    : map_(std::exchange(other.map_, nullptr)),
-      map_size_(std::exchange(other.map_size_, 0)),
-      data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)) {}
+HugeBuffer::HugeBuffer(HugeBuffer&& other) noexcept = default;
 
 HugeBuffer& HugeBuffer::operator=(HugeBuffer&& other) noexcept {
   if (this != &other) {
-    release();
-    map_ = std::exchange(other.map_, nullptr);
-    map_size_ = std::exchange(other.map_size_, 0);
-    data_ = std::exchange(other.data_, nullptr);
-    size_ = std::exchange(other.size_, 0);
+    g_caller_bytes -= buffer_.size();
+    buffer_ = std::move(other.buffer_);
   }
   return *this;
 }
 
-HugeBuffer::~HugeBuffer() { release(); }
-
-void HugeBuffer::release() noexcept {
-  if (map_ != nullptr) {
-    ::munmap(map_, map_size_);
-    g_caller_bytes -= size_;
-  }
-  map_ = nullptr;
-  data_ = nullptr;
-  size_ = 0;
-  map_size_ = 0;
-}
+HugeBuffer::~HugeBuffer() { g_caller_bytes -= buffer_.size(); }
 
 RssSample read_rss() noexcept {
   RssSample s;

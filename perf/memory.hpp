@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <span>
 
+#include "stsw/aligned_buffer.hpp"
+
 namespace stsw::bench {
 
 // An anonymous mapping aligned to 2 MiB with MADV_HUGEPAGE, touched page by page at
@@ -24,16 +26,12 @@ class HugeBuffer {
   HugeBuffer& operator=(const HugeBuffer&) = delete;
   ~HugeBuffer();
 
-  [[nodiscard]] std::byte* data() const noexcept { return data_; }
-  [[nodiscard]] std::size_t size() const noexcept { return size_; }
-  [[nodiscard]] std::span<std::byte> span() const noexcept { return {data_, size_}; }
+  [[nodiscard]] std::byte* data() const noexcept { return buffer_.data(); }
+  [[nodiscard]] std::size_t size() const noexcept { return buffer_.size(); }
+  [[nodiscard]] std::span<std::byte> span() const noexcept { return buffer_.span(); }
 
  private:
-  void release() noexcept;
-  void* map_ = nullptr;
-  std::size_t map_size_ = 0;
-  std::byte* data_ = nullptr;
-  std::size_t size_ = 0;
+  AlignedBuffer buffer_;  // the library's aligned-buffer type; this adds the accounting
 };
 
 // Bytes held by live HugeBuffers: the caller buffers (source data, destinations) that the

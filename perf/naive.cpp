@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "stsw/blocking_io.hpp"
 #include "stsw/error.hpp"
 
 namespace stsw::bench {
@@ -93,15 +94,9 @@ std::uint64_t pread_loop_read(const std::string& path, const BenchFile& file,
   const std::uint64_t data_offset = 8 + read_header_length(path);
   Fd fd(path, O_RDONLY);
   for (const auto& t : file.tensors) {
-    std::byte* p = dst.data() + t.offset_begin;
-    std::uint64_t done = 0;
-    while (done < t.nbytes()) {
-      ssize_t r = ::pread(fd.get(), p + done, t.nbytes() - done,
-                          static_cast<off_t>(data_offset + t.offset_begin + done));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) throw errno_error(errno, "pread " + path);
-      if (r == 0) throw Error(Errc::Io, path + ": unexpected end of file");
-      done += static_cast<std::uint64_t>(r);
+    const auto span = dst.subspan(t.offset_begin, t.nbytes());
+    if (pread_full(fd.get(), span, data_offset + t.offset_begin, path) < span.size()) {
+      throw Error(Errc::Io, path + ": unexpected end of file");
     }
   }
   return file.data_size;

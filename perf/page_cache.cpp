@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "stsw/blocking_io.hpp"
 #include "stsw/error.hpp"
 
 namespace stsw::bench {
@@ -133,14 +134,12 @@ double warm_cache(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) throw errno_error(errno, "open " + path + " to warm the page cache");
   (void)::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  std::vector<char> buf(std::size_t{4} << 20);
+  std::vector<std::byte> buf(std::size_t{4} << 20);
   std::uint64_t off = 0;
   for (;;) {
-    ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), static_cast<off_t>(off));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw errno_error(errno, "read " + path + " to warm the page cache");
-    if (n == 0) break;
-    off += static_cast<std::uint64_t>(n);
+    const std::size_t n = pread_full(fd.get(), buf, off, path);
+    off += n;
+    if (n < buf.size()) break;
   }
   return resident_fraction(path);
 }

@@ -8,6 +8,7 @@
 #include <future>
 #include <vector>
 
+#include "stsw/aligned_buffer.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
 
@@ -102,18 +103,9 @@ std::uint64_t stsw_read_into_fresh(const std::string& path, bool verify_crc,
   for (const auto& name : r.keys()) data = std::max(data, r.meta(name).offset_end);
   if (data == 0) return 0;
   const std::uint64_t size = dst_bytes_needed(data, r.size());
-  void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (map == MAP_FAILED) throw errno_error(errno, "mmap fresh destination");
-  std::uint64_t bytes = 0;
-  try {
-    bytes = read_all_into(r, {static_cast<std::byte*>(map), static_cast<std::size_t>(size)},
-                          DstLayout::Page);
-  } catch (...) {
-    ::munmap(map, size);
-    throw;
-  }
-  ::munmap(map, size);
-  return bytes;
+  // Fresh memory, not pre-faulted: the workload measures the faults too.
+  const AlignedBuffer fresh(static_cast<std::size_t>(size));
+  return read_all_into(r, fresh.span(), DstLayout::Page);
 }
 
 std::uint64_t stsw_verify(const std::string& path, const StswSettings& s) {

@@ -4,20 +4,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
 #include <boost/json/parse.hpp>
 #include <cerrno>
-#include <map>
-#include <set>
 
 #include "report.hpp"
+#include "stsw/blocking_io.hpp"
 #include "stsw/error.hpp"
+#include "stsw/shard_index.hpp"
 
 namespace stsw::cli {
 namespace {
-
-// Index files hold one line per tensor; even the largest checkpoints stay far below this.
-constexpr std::uint64_t kMaxIndexSize = 256ull << 20;
 
 class Fd {
  public:
@@ -41,46 +37,13 @@ class Fd {
 
   // Reads up to out.size() bytes at `offset`; returns how many there were.
   std::size_t read_at(std::uint64_t offset, char* out, std::size_t len, const std::string& path) {
-    std::size_t got = 0;
-    while (got < len) {
-      const ssize_t n = ::pread(fd_, out + got, len - got, static_cast<off_t>(offset + got));
-      if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue;
-        throw errno_error(errno, "read " + path + " at offset " + std::to_string(offset + got));
-      }
-      if (n == 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    return got;
+    return pread_full(fd_, std::as_writable_bytes(std::span(out, len)), offset, path);
   }
 
  private:
   int fd_ = -1;
   std::uint64_t size_ = 0;
 };
-
-std::string read_index_text(const std::string& path) {
-  Fd fd(path);
-  if (fd.size() > kMaxIndexSize) {
-    throw Error(Errc::InvalidIndex, path + ": index file of " + std::to_string(fd.size()) +
-                                        " bytes is larger than the " +
-                                        std::to_string(kMaxIndexSize) + " bytes allowed");
-  }
-  std::string text(fd.size(), '\0');
-  text.resize(fd.read_at(0, text.data(), text.size(), path));
-  return text;
-}
-
-bool valid_shard_name(const std::string& name) {
-  return !name.empty() && name != "." && name != ".." &&
-         name.find_first_of(std::string_view("/\0", 2)) == std::string::npos;
-}
-
-std::string parent_dir(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return "";
-  return path.substr(0, slash + 1);
-}
 
 }  // namespace
 
@@ -148,50 +111,18 @@ Checkpoint load_checkpoint(const std::string& path, bool allow_partial) {
     return cp;
   }
   cp.sharded = true;
-  const std::string text = read_index_text(path);
-  boost::system::error_code ec;
-  boost::json::value root = boost::json::parse(text, ec);
-  const auto bad = [&](const std::string& why) {
-    return Error(Errc::InvalidIndex, path + ": " + why);
-  };
-  if (ec) throw bad("not valid JSON (" + ec.message() + ")");
-  if (!root.is_object()) throw bad("the index is not a JSON object");
-  const auto& obj = root.as_object();
-  if (const auto* md = obj.if_contains("metadata"); md != nullptr && !md->is_null()) {
-    if (!md->is_object()) throw bad("\"metadata\" is not an object");
-    cp.index_metadata = md->as_object();
+  // The library's index rules (stsw/shard_index.hpp), the same the reader applies.
+  const ShardIndex index = parse_index(read_index_file(path), path);
+  if (!index.metadata_json.empty()) {
+    cp.index_metadata = boost::json::parse(index.metadata_json).as_object();
   }
-  const auto* wm = obj.if_contains("weight_map");
-  if (wm == nullptr || !wm->is_object()) throw bad("no \"weight_map\" object");
-  std::map<std::string, std::vector<std::string>> by_shard;  // sorted by shard name
-  for (const auto& [key, value] : wm->as_object()) {
-    const std::string tensor(key);
-    if (!value.is_string()) throw bad("weight_map entry '" + tensor + "' is not a string");
-    std::string shard(value.as_string());
-    if (!valid_shard_name(shard)) {
-      throw bad("weight_map entry '" + tensor + "' names shard '" + shard +
-                "', which is not a plain file name");
-    }
-    by_shard[shard].push_back(tensor);
+  std::vector<const Header*> headers;
+  cp.shards.reserve(index.shard_names.size());
+  for (const std::string& shard : index.shard_names) {
+    cp.shards.push_back(load_file_header(shard_path(index, shard, path), allow_partial));
   }
-  const std::string dir = parent_dir(path);
-  for (const auto& [shard, tensors] : by_shard) {
-    const std::string shard_path = dir + shard;
-    if (::access(shard_path.c_str(), F_OK) != 0) {
-      throw bad("shard '" + shard + "' (for tensor '" + tensors.front() + "') is missing");
-    }
-    FileHeader fh = load_file_header(shard_path, allow_partial);
-    std::set<std::string_view> present;
-    for (const auto& t : fh.header.tensors) present.insert(t.name);
-    for (const auto& t : tensors) {
-      if (!present.contains(t)) throw bad("tensor '" + t + "' is not in shard '" + shard + "'");
-    }
-    if (present.size() > tensors.size()) {
-      spdlog::warn("{}: shard '{}' holds {} tensors that the weight_map does not list",
-                   printable(path), printable(shard), present.size() - tensors.size());
-    }
-    cp.shards.push_back(std::move(fh));
-  }
+  for (const FileHeader& fh : cp.shards) headers.push_back(&fh.header);
+  check_shards_match_index(index, headers, path);
   return cp;
 }
 

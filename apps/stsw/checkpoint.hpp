@@ -44,9 +44,12 @@ struct Checkpoint {
   [[nodiscard]] std::uint64_t tensor_bytes() const noexcept;
 };
 
-// Loads a single file or an index and every shard it names. Index errors
-// (bad JSON, a shard name with a path component, a missing shard, a tensor absent from
-// its shard) are Errc::InvalidIndex naming the index and the shard/tensor.
+// Loads a single file or an index and every shard it names. The index is read with the
+// library's rules (stsw/shard_index.hpp: parse_index, shard_path, check_shards_match_index),
+// the ones StreamReader::open applies: errors (bad JSON, an empty weight_map, a "metadata"
+// that is not an object, a shard name with a path component, a missing shard, a tensor
+// absent from its shard or held by a shard that the weight_map does not list it for) are
+// Errc::InvalidIndex naming the index and the shard/tensor.
 [[nodiscard]] Checkpoint load_checkpoint(const std::string& path, bool allow_partial = true);
 
 }  // namespace stsw::cli

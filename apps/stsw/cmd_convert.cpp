@@ -30,45 +30,6 @@ struct ConvertCliOptions {
   bool no_progress = false;
 };
 
-// Shard sizes follow the ecosystem: "5GB" is 5 * 10^9 bytes (kB, MB, GB, TB decimal);
-// "5G" and "5GiB" are binary; a plain number is bytes.
-std::optional<std::uint64_t> parse_shard_size(const std::string& s) {
-  std::uint64_t value = 0;
-  std::size_t i = 0;
-  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-    const auto digit = static_cast<std::uint64_t>(s[i] - '0');
-    if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
-    value = value * 10 + digit;
-  }
-  if (i == 0) return std::nullopt;
-  const std::string unit = s.substr(i);
-  struct Unit {
-    const char* name;
-    std::uint64_t factor;
-  };
-  static const Unit units[] = {{"", 1},
-                               {"B", 1},
-                               {"kB", 1000ULL},
-                               {"KB", 1000ULL},
-                               {"MB", 1000000ULL},
-                               {"GB", 1000000000ULL},
-                               {"TB", 1000000000000ULL},
-                               {"K", 1ULL << 10},
-                               {"KiB", 1ULL << 10},
-                               {"M", 1ULL << 20},
-                               {"MiB", 1ULL << 20},
-                               {"G", 1ULL << 30},
-                               {"GiB", 1ULL << 30},
-                               {"T", 1ULL << 40},
-                               {"TiB", 1ULL << 40}};
-  for (const Unit& u : units) {
-    if (unit != u.name) continue;
-    if (value == 0 || value > UINT64_MAX / u.factor) return std::nullopt;
-    return value * u.factor;
-  }
-  return std::nullopt;
-}
-
 // The file an error is about, for its prefix: the library names the destination (or one of
 // its shards) in errors about it; anything else is about the input.
 std::string_view error_subject(const std::exception& e, const ConvertCliOptions& cli) {
@@ -95,8 +56,9 @@ int run_convert(const ConvertCliOptions& cli) {
     o.metadata[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   if (!cli.max_shard_size.empty()) {
-    o.max_shard_size = parse_shard_size(cli.max_shard_size);
-    if (!o.max_shard_size) {
+    // stsw::parse_size: "5GB" is 5 * 10^9 bytes as in the ecosystem, "5G"/"5GiB" binary.
+    o.max_shard_size = parse_size(cli.max_shard_size);
+    if (!o.max_shard_size || *o.max_shard_size == 0) {
       print_error("convert", "--max-shard-size: not a size: '" + cli.max_shard_size +
                                  "' (e.g. 5GB, 500MB, 2GiB, 1048576)");
       return kExitInvalid;

@@ -170,7 +170,9 @@ Command register_selftest(CLI::App& parent) {
       "Write a file of random tensors through StreamWriter (CRC on), read it back in every I/O "
       "mode, verify it, and prove that a corrupted copy is caught; prints MB/s per step and "
       "the I/O backend. Exit 0 only if every step passed");
-  app->add_option("--size", opts->size, "data to write, e.g. 64M, 1G (default 1G, at least 1M)")
+  app->add_option(
+         "--size", opts->size,
+         "data to write, e.g. 64M, 1G (binary; 1GB is 10^9 bytes; default 1G, at least 1M)")
       ->check([](const std::string& s) -> std::string {
         const auto v = parse_size(s);
         if (!v) return "not a size (use e.g. 64M or 1G): " + s;

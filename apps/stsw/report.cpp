@@ -3,38 +3,10 @@
 #include <cstdio>
 
 #include "stsw/error.hpp"
+#include "stsw/utf8.hpp"
 
 namespace stsw::cli {
 namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid
-// (overlong forms, surrogates and values above U+10FFFF are invalid).
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned c = b(i);
-  if (c < 0x80) return 1;
-  std::size_t n = 0;
-  unsigned lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k) {
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
 
 void append_hex_escape(std::string& out, unsigned char c) {
   char buf[8];
@@ -57,7 +29,7 @@ std::string printable(std::string_view s) {
       out += "\\t";
     } else if (c < 0x20 || c == 0x7F) {
       append_hex_escape(out, c);
-    } else if (const std::size_t n = utf8_sequence(s, i); n == 0) {
+    } else if (const std::size_t n = utf8_sequence_length(s, i); n == 0) {
       append_hex_escape(out, c);
     } else {
       out.append(s.substr(i, n));
@@ -73,7 +45,7 @@ std::string utf8_safe(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8_sequence(s, i);
+    const std::size_t n = utf8_sequence_length(s, i);
     if (n == 0) {
       out += "\xEF\xBF\xBD";
       ++i;
@@ -110,57 +82,6 @@ void print_error(std::string_view command, std::string_view message) {
   line += ": " + printable(message) + "\n";
   std::fflush(stdout);
   std::fputs(line.c_str(), stderr);
-}
-
-std::optional<std::uint64_t> parse_size(std::string_view s) {
-  std::uint64_t value = 0;
-  std::size_t i = 0;
-  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-    const std::uint64_t digit = static_cast<std::uint64_t>(s[i] - '0');
-    if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
-    value = value * 10 + digit;
-  }
-  if (i == 0) return std::nullopt;
-  std::string_view suffix = s.substr(i);
-  if (suffix.ends_with("iB")) {
-    suffix.remove_suffix(2);
-    if (suffix.empty()) return std::nullopt;
-  } else if (suffix.ends_with("B") && suffix.size() == 2) {
-    suffix.remove_suffix(1);
-  } else if (suffix == "B") {
-    suffix = {};
-  }
-  unsigned shift = 0;
-  if (suffix.size() > 1) return std::nullopt;
-  if (suffix.size() == 1) {
-    switch (suffix[0]) {
-      case 'k':
-      case 'K': shift = 10; break;
-      case 'm':
-      case 'M': shift = 20; break;
-      case 'g':
-      case 'G': shift = 30; break;
-      case 't':
-      case 'T': shift = 40; break;
-      default: return std::nullopt;
-    }
-  }
-  if (value == 0 || value > (UINT64_MAX >> shift)) return std::nullopt;
-  return value << shift;
-}
-
-std::string format_bytes(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  double v = static_cast<double>(bytes) / 1024.0;
-  int unit = 0;
-  while (v >= 1024.0 && unit < 4) {
-    v /= 1024.0;
-    ++unit;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, v < 10 ? "%.2f %s" : "%.1f %s", v, kUnits[unit]);
-  return buf;
 }
 
 std::string format_rate(std::uint64_t bytes, double seconds) {

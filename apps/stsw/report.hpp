@@ -8,10 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "stsw/units.hpp"
+
 namespace stsw::cli {
 
 // Printable on one line: control characters and invalid UTF-8 become escapes (\n, \x1b,
-// \xff), valid UTF-8 stays as it is. Names and paths come from untrusted files.
+// \xff), valid UTF-8 stays as it is. Names and paths come from untrusted files. Valid
+// means as the header codec validates it (stsw::utf8_sequence_length, stsw/utf8.hpp).
 [[nodiscard]] std::string printable(std::string_view s);
 
 // Valid UTF-8 for JSON output: every invalid byte becomes U+FFFD.
@@ -26,11 +29,8 @@ namespace stsw::cli {
 void print_error(std::string_view command, const std::exception& e, std::string_view path = {});
 void print_error(std::string_view command, std::string_view message);
 
-// "1K", "64M", "1G", "2T" (binary units; an optional trailing "iB" or "B"), or plain
-// bytes. nullopt for anything else, zero, or an overflowing value.
-[[nodiscard]] std::optional<std::uint64_t> parse_size(std::string_view s);
-// "24 B", "64.0 MiB", "1.50 GiB".
-[[nodiscard]] std::string format_bytes(std::uint64_t bytes);
+// Sizes are parsed and formatted by the library's stsw::parse_size and
+// stsw::format_bytes (stsw/units.hpp: "5GB" is 5 * 10^9, "5G" and "5GiB" 5 * 2^30).
 // Decimal megabytes per second ("533.3 MB/s"), the unit disks are rated in.
 [[nodiscard]] std::string format_rate(std::uint64_t bytes, double seconds);
 // "0x1234abcd".

@@ -64,20 +64,13 @@ std::string difference_text(const TensorMeta& t, std::uint64_t offset) {
 DestinationPool::DestinationPool(std::size_t count, std::size_t bytes_each) : count_(count) {
   constexpr std::size_t kHuge = std::size_t{2} << 20;
   each_ = (std::max<std::size_t>(bytes_each, 1) + kHuge - 1) / kHuge * kHuge;
-  mapped_ = each_ * count_ + kHuge;
-  void* p = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  raw_ = static_cast<std::byte*>(p);
-  const auto addr = reinterpret_cast<std::uintptr_t>(raw_);
-  base_ = raw_ + (kHuge - addr % kHuge) % kHuge;
-  (void)::madvise(base_, each_ * count_, MADV_HUGEPAGE);
-  std::memset(base_, 0, each_ * count_);
+  memory_ = AlignedBuffer(each_ * count_, kHuge, /*huge_pages=*/true);
+  // Pre-fault: no page fault lands inside a timed read.
+  std::memset(memory_.data(), 0, memory_.size());
 }
 
-DestinationPool::~DestinationPool() { ::munmap(raw_, mapped_); }
-
 std::span<std::byte> DestinationPool::get(std::size_t i, std::size_t bytes) const noexcept {
-  return {base_ + i * each_, bytes};
+  return {memory_.data() + i * each_, bytes};
 }
 
 StepResult write_step(SelftestContext& ctx, const std::vector<TensorSpec>& specs) {

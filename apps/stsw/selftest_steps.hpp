@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "selftest_data.hpp"
+#include "stsw/aligned_buffer.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/reader.hpp"
 
@@ -31,16 +32,13 @@ class DestinationPool {
   DestinationPool(std::size_t count, std::size_t bytes_each);
   DestinationPool(const DestinationPool&) = delete;
   DestinationPool& operator=(const DestinationPool&) = delete;
-  ~DestinationPool();
   [[nodiscard]] std::size_t count() const noexcept { return count_; }
   [[nodiscard]] std::span<std::byte> get(std::size_t i, std::size_t bytes) const noexcept;
 
  private:
-  std::byte* raw_ = nullptr;   // the mapping
-  std::byte* base_ = nullptr;  // its first 2 MiB boundary
+  AlignedBuffer memory_;  // count_ * each_ bytes on a 2 MiB boundary
   std::size_t count_ = 0;
   std::size_t each_ = 0;
-  std::size_t mapped_ = 0;
 };
 
 struct SelftestContext {

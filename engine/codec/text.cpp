@@ -3,14 +3,9 @@
 #include <cstdint>
 #include <cstring>
 
-namespace stsw::codec {
+namespace stsw {
 
-namespace {
-
-constexpr char kHex[] = "0123456789abcdef";
-
-// Length of the well-formed UTF-8 sequence starting at text[i], or 0.
-std::size_t sequence_length(std::string_view text, std::size_t i) noexcept {
+std::size_t utf8_sequence_length(std::string_view text, std::size_t i) noexcept {
   const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
   const unsigned char lead = byte(i);
   if (lead < 0x80) return 1;
@@ -38,8 +33,6 @@ std::size_t sequence_length(std::string_view text, std::size_t i) noexcept {
   return len;
 }
 
-}  // namespace
-
 std::optional<std::size_t> find_invalid_utf8(std::string_view text) noexcept {
   std::size_t i = 0;
   const std::size_t n = text.size();
@@ -52,12 +45,22 @@ std::optional<std::size_t> find_invalid_utf8(std::string_view text) noexcept {
       i += 8;
     }
     if (i >= n) break;
-    const std::size_t len = sequence_length(text, i);
+    const std::size_t len = utf8_sequence_length(text, i);
     if (len == 0) return i;
     i += len;
   }
   return std::nullopt;
 }
+
+}  // namespace stsw
+
+namespace stsw::codec {
+
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+}  // namespace
 
 void append_json_string(std::string& out, std::string_view text) {
   out += '"';
@@ -98,7 +101,7 @@ std::string quote(std::string_view text, std::size_t max_bytes) {
       ++i;
       continue;
     }
-    std::size_t len = sequence_length(text, i);
+    std::size_t len = utf8_sequence_length(text, i);
     if (len == 0) {  // invalid (or cut) UTF-8
       out += "\\x";
       out += kHex[u >> 4];

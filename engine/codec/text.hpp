@@ -7,12 +7,13 @@
 #include <string>
 #include <string_view>
 
+#include "stsw/utf8.hpp"
+
 namespace stsw::codec {
 
-// Offset of the first byte that is not part of well-formed UTF-8 (overlong forms,
-// surrogates and code points above U+10FFFF are ill-formed, as in Rust's
-// str::from_utf8), or nullopt when all of `text` is valid.
-[[nodiscard]] std::optional<std::size_t> find_invalid_utf8(std::string_view text) noexcept;
+// UTF-8 validation: stsw/utf8.hpp (public: the CLI uses the same rules).
+using stsw::find_invalid_utf8;
+using stsw::utf8_sequence_length;
 
 // Appends `text` as a JSON string literal with the official serializer's escaping
 // (FORMAT.md section 4): `"` `\` and the control characters are escaped, 0x08 0x0C

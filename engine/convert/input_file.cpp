@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "stsw/blocking_io.hpp"
 #include "stsw/error.hpp"
 
 namespace stsw::cvt {
@@ -74,33 +75,15 @@ void InputFile::read_exact(std::uint64_t offset, std::span<std::byte> dst,
                                            std::to_string(offset + dst.size()) +
                                            ") but the file has " + std::to_string(size_));
   }
-  std::size_t done = 0;
-  while (done < dst.size()) {
-    const ssize_t n =
-        ::pread(fd_, dst.data() + done, dst.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw errno_error(errno, "read " + path_ + " at offset " + std::to_string(offset + done));
-    }
-    if (n == 0) {
-      throw Error(Errc::Io, path_ + ": unexpected end of file at offset " +
-                                std::to_string(offset + done) + " reading " + std::string(what));
-    }
-    done += static_cast<std::size_t>(n);
+  const std::size_t done = pread_full(fd_, dst, offset, path_);
+  if (done < dst.size()) {
+    throw Error(Errc::Io, path_ + ": unexpected end of file at offset " +
+                              std::to_string(offset + done) + " reading " + std::string(what));
   }
 }
 
 void InputFile::append(std::span<const std::byte> src) {
-  std::size_t done = 0;
-  while (done < src.size()) {
-    const ssize_t n =
-        ::pwrite(fd_, src.data() + done, src.size() - done, static_cast<off_t>(size_ + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw errno_error(errno, "write " + path_);
-    }
-    done += static_cast<std::size_t>(n);
-  }
+  pwrite_full(fd_, src, size_, path_);
   size_ += src.size();
 }
 

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "reader/window_plan.hpp"
+#include "stsw/aligned_buffer.hpp"
 #include "stsw/crc32.hpp"
 
 namespace stsw::detail {
@@ -17,27 +18,8 @@ namespace {
 
 // Page-aligned anonymous memory, huge pages where the kernel gives them (fresh 4 KiB
 // pages make the kernel's copies slow, see PERF_NOTES).
-class Buffer {
- public:
-  explicit Buffer(std::size_t size) : size_(size) {
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw errno_error(errno, "allocate a read buffer");
-    ::madvise(p, size, MADV_HUGEPAGE);
-    data_ = static_cast<std::byte*>(p);
-  }
-  Buffer(Buffer&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  Buffer& operator=(Buffer&&) = delete;
-  ~Buffer() {
-    if (data_ != nullptr) ::munmap(data_, size_);
-  }
-  [[nodiscard]] std::span<std::byte> span() const noexcept { return {data_, size_}; }
-
- private:
-  std::byte* data_ = nullptr;
-  std::size_t size_ = 0;
+struct Buffer : AlignedBuffer {
+  explicit Buffer(std::size_t size) : AlignedBuffer(size, 4096, /*huge_pages=*/true) {}
 };
 
 // Reads in flight; waits for all of them on destruction so that no read still writes into

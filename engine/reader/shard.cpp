@@ -11,39 +11,31 @@
 
 #include "io/logging.hpp"
 #include "reader/residency.hpp"
+#include "stsw/blocking_io.hpp"
 
 namespace stsw::detail {
 
 namespace {
 
 // Reads exactly dst.size() bytes at `offset`; a premature end of file is Errc::Io.
-void pread_full(int fd, std::span<std::byte> dst, std::uint64_t offset, const std::string& path) {
-  std::size_t done = 0;
-  while (done < dst.size()) {
-    const ssize_t r =
-        ::pread(fd, dst.data() + done, dst.size() - done, static_cast<off_t>(offset + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      throw errno_error(errno, "read " + path + " at offset " + std::to_string(offset + done));
-    }
-    if (r == 0) {
-      throw Error(Errc::Io, path + ": unexpected end of file at offset " +
-                                std::to_string(offset + done) + " (the file shrank while opening)");
-    }
-    done += static_cast<std::size_t>(r);
+void pread_exact(int fd, std::span<std::byte> dst, std::uint64_t offset, const std::string& path) {
+  const std::size_t done = stsw::pread_full(fd, dst, offset, path);
+  if (done < dst.size()) {
+    throw Error(Errc::Io, path + ": unexpected end of file at offset " +
+                              std::to_string(offset + done) + " (the file shrank while opening)");
   }
 }
 
 Header read_header(const File& file, std::uint64_t file_size, const ParseOptions& options) {
   std::array<std::byte, 8> prefix{};
   const auto got = static_cast<std::size_t>(std::min<std::uint64_t>(8, file_size));
-  pread_full(file.fd(), std::span(prefix).first(got), 0, file.path());
+  pread_exact(file.fd(), std::span(prefix).first(got), 0, file.path());
   // Checks 1-3: afterwards 8 + n <= file_size, so the allocation below is bounded by
   // the file's real size, never by the length it merely claims.
   const std::uint64_t n =
       parse_header_length(std::span(prefix).first(got), file_size, options.source);
   std::string text(static_cast<std::size_t>(n), '\0');
-  pread_full(file.fd(), std::as_writable_bytes(std::span(text)), 8, file.path());
+  pread_exact(file.fd(), std::as_writable_bytes(std::span(text)), 8, file.path());
   return parse_header(text, file_size - 8 - n, options);
 }
 

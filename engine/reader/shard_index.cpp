@@ -6,13 +6,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <set>
 
 #include <boost/json.hpp>
 
+#include "stsw/blocking_io.hpp"
 #include "stsw/error.hpp"
 
-namespace stsw::detail {
+namespace stsw {
 
 namespace json = boost::json;
 
@@ -61,7 +63,12 @@ ShardIndex parse_index(std::string_view text, const std::string& source) {
   }
   index.shard_names.assign(names.begin(), names.end());
 
-  if (const json::value* md = obj.if_contains("metadata"); md != nullptr && md->is_object()) {
+  const json::value* md = obj.if_contains("metadata");
+  if (md != nullptr && !md->is_null() && !md->is_object()) {
+    invalid(source, "\"metadata\" is not an object");
+  }
+  if (md != nullptr && md->is_object()) {
+    index.metadata_json = json::serialize(*md);
     for (const auto& kv : md->get_object()) {
       index.metadata[std::string(kv.key())] = kv.value().is_string()
                                                   ? std::string(kv.value().get_string())
@@ -88,18 +95,59 @@ std::string read_index_file(const std::string& path) {
                       std::to_string(kMaxHeaderSize));
   }
   std::string text(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t r = ::pread(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      throw errno_error(errno, "read " + path);
-    }
-    if (r == 0) break;  // shrank meanwhile: parse what is there
-    done += static_cast<std::size_t>(r);
-  }
-  text.resize(done);
+  // Shrank meanwhile: parse what is there.
+  text.resize(pread_full(fd, std::as_writable_bytes(std::span(text)), 0, path));
   return text;
 }
 
-}  // namespace stsw::detail
+std::string shard_path(const ShardIndex& index, const std::string& name,
+                       const std::string& source) {
+  const std::string full = (std::filesystem::path(source).parent_path() / name).string();
+  struct stat st {};
+  if (::stat(full.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+    std::string tensor;
+    for (const auto& [t, s] : index.weight_map) {
+      if (s == name) {
+        tensor = t;
+        break;
+      }
+    }
+    invalid(source, "shard '" + name + "' (holding tensor '" + tensor + "') does not exist");
+  }
+  return full;
+}
+
+void check_shards_match_index(const ShardIndex& index, const std::vector<const Header*>& headers,
+                              const std::string& source) {
+  std::map<std::string_view, std::size_t> shard_of;  // tensor -> index into shard_names
+  for (std::size_t si = 0; si < headers.size(); ++si) {
+    for (const TensorMeta& t : headers[si]->tensors) {
+      const auto [it, fresh] = shard_of.emplace(t.name, si);
+      if (!fresh) {
+        invalid(source, "tensor '" + t.name + "' is in two shards, '" +
+                            index.shard_names[it->second] + "' and '" + index.shard_names[si] +
+                            "'");
+      }
+    }
+  }
+  for (const auto& [tensor, shard] : index.weight_map) {
+    const auto it = shard_of.find(tensor);
+    if (it == shard_of.end()) {
+      invalid(source, "tensor '" + tensor + "' is missing from shard '" + shard + "'");
+    }
+    if (index.shard_names[it->second] != shard) {
+      invalid(source, "tensor '" + tensor + "' is in shard '" + index.shard_names[it->second] +
+                          "', not in '" + shard + "' as the weight_map says");
+    }
+  }
+  for (std::size_t si = 0; si < headers.size(); ++si) {
+    for (const TensorMeta& t : headers[si]->tensors) {
+      if (index.weight_map.count(t.name) == 0) {
+        invalid(source, "shard '" + index.shard_names[si] + "' holds tensor '" + t.name +
+                            "', which the weight_map does not list");
+      }
+    }
+  }
+}
+
+}  // namespace stsw

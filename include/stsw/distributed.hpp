@@ -27,6 +27,8 @@
 // dies leaves hidden temporary files that the next writer of the same names removes.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -40,7 +42,8 @@
 #include "stsw/error.hpp"
 #include "stsw/header.hpp"
 
-namespace stsw::dist {
+namespace STSW_API stsw {
+namespace dist {
 
 // A contiguous byte range [begin, end) of a tensor's row-major bytes held by one rank. A
 // row-sharded tensor (split along dimension 0) is one piece per rank; a replicated tensor
@@ -184,4 +187,5 @@ class SaveCoordinator {
   std::vector<std::string> temp_;
 };
 
-}  // namespace stsw::dist
+}  // namespace dist
+}  // namespace stsw

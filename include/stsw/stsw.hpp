@@ -4,6 +4,7 @@
 #pragma once
 
 #include "stsw/convert.hpp"
+#include "stsw/aligned_buffer.hpp"
 #include "stsw/crc32.hpp"
 #include "stsw/dtype.hpp"
 #include "stsw/dump.hpp"
@@ -12,8 +13,11 @@
 #include "stsw/header.hpp"
 #include "stsw/log.hpp"
 #include "stsw/reader.hpp"
+#include "stsw/shard_index.hpp"
 #include "stsw/temp_files.hpp"
 #include "stsw/tensor_meta.hpp"
+#include "stsw/units.hpp"
+#include "stsw/utf8.hpp"
 #include "stsw/verify_report.hpp"
 #include "stsw/version.hpp"
 #include "stsw/writer.hpp"

@@ -27,11 +27,13 @@
 // in this and other processes.
 #pragma once
 
+#include "stsw/export.hpp"
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace stsw {
+namespace STSW_API stsw {
 
 struct TempFileEntry {
   std::string path;        // the hidden file, `dir` + "/" + name

@@ -16,25 +16,6 @@
 
 namespace stsw::test {
 
-TempDir::TempDir() {
-  std::string templ = std::filesystem::temp_directory_path().string() + "/stsw-cli-test-XXXXXX";
-  if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = templ;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::vector<std::string> TempDir::entries() const {
-  std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(path_)) {
-    out.push_back(e.path().filename().string());
-  }
-  return out;
-}
-
 TensorData make_tensor(std::string name, DType dtype, std::vector<std::uint64_t> shape,
                        unsigned seed) {
   TensorData t{std::move(name), dtype, std::move(shape), {}};

@@ -12,26 +12,11 @@
 
 #include "stsw/dtype.hpp"
 #include "stsw/header.hpp"
+#include "support/temp_dir.hpp"
 
 namespace stsw::test {
 
-// A fresh directory under the system temp dir, removed with its contents at destruction.
-class TempDir {
- public:
-  TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir();
-  [[nodiscard]] const std::string& path() const noexcept { return path_; }
-  [[nodiscard]] std::string file(std::string_view name) const {
-    return path_ + "/" + std::string(name);
-  }
-  // Names of the entries in the directory.
-  [[nodiscard]] std::vector<std::string> entries() const;
-
- private:
-  std::string path_;
-};
+// TempDir: tests/support/temp_dir.hpp.
 
 struct TensorData {
   std::string name;

@@ -244,8 +244,44 @@ INSTANTIATE_TEST_SUITE_P(
                       BadIndex{"PathComponent", "{\"weight_map\": {\"a\": \"../s1.safetensors\"}}"},
                       BadIndex{"MissingShard", "{\"weight_map\": {\"a\": \"s2.safetensors\"}}"},
                       BadIndex{"TensorNotInShard",
-                               "{\"weight_map\": {\"zz\": \"s1.safetensors\"}}"}),
+                               "{\"weight_map\": {\"zz\": \"s1.safetensors\"}}"},
+                      // Where the CLI's own loader once disagreed with the library's, the
+                      // library's stricter rule now holds for inspect too.
+                      BadIndex{"EmptyWeightMap", "{\"weight_map\": {}}"},
+                      BadIndex{"MetadataNotObject",
+                               "{\"metadata\": 5, \"weight_map\": {\"a\": \"s1.safetensors\"}}"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// A shard holding a tensor the weight map does not list: the library refuses the set (it
+// could not say which file a reader of the index should take it from), so inspect and
+// verify refuse it too (inspect once only warned).
+TEST(CliInspect, ShardWithATensorTheWeightMapDoesNotListIsInvalidIndex) {
+  TempDir dir;
+  write_safetensors(dir.file("s1.safetensors"),
+                    {make_tensor("a", DType::U8, {2}), make_tensor("extra", DType::U8, {3})},
+                    std::nullopt, true);
+  const std::string index = dir.file("model.safetensors.index.json");
+  write_file(index, R"({"weight_map": {"a": "s1.safetensors"}})");
+  for (const char* cmd : {"inspect", "verify"}) {
+    const auto r = run_stsw({cmd, index});
+    EXPECT_EQ(r.exit_code, 2) << cmd << ": " << r.out << r.err;
+    EXPECT_EQ(line_count(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find("InvalidIndex"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("'extra', which the weight_map does not list"), std::string::npos)
+        << r.err;
+  }
+}
+
+TEST(CliInspect, IndexWithNullMetadataIsInspected) {
+  TempDir dir;
+  write_safetensors(dir.file("s1.safetensors"), {make_tensor("a", DType::U8, {2})}, std::nullopt,
+                    true);
+  const std::string index = dir.file("model.safetensors.index.json");
+  write_file(index, R"({"metadata": null, "weight_map": {"a": "s1.safetensors"}})");
+  const auto doc = inspect_json(index);
+  EXPECT_TRUE(doc.at("metadata").as_object().empty());
+  EXPECT_EQ(run_stsw({"verify", index}).exit_code, 0);
+}
 
 TEST(CliInspect, NonUtf8PathOfAValidFileIsInspected) {
   TempDir dir;

@@ -77,6 +77,17 @@ TEST(CliSelftest, ThreadsBackendOnRequest) {
   EXPECT_EQ(doc.at("backend").as_string(), "threads");
 }
 
+// One meaning of "MB"/"GB" across the CLI (stsw::parse_size): decimal, as for convert's
+// --max-shard-size; "4M" stays binary.
+TEST(CliSelftest, SizeInMBIsDecimal) {
+  TempDir dir;
+  const auto doc =
+      run_json({"selftest", "--size", "4MB", "--dir", dir.path(), "--json"}, {.timeout_s = 120});
+  EXPECT_TRUE(doc.at("passed").as_bool());
+  EXPECT_LE(doc.at("size").to_number<std::uint64_t>(), 4'000'000u);
+  EXPECT_GE(doc.at("size").to_number<std::uint64_t>(), 3'000'000u);
+}
+
 TEST(CliSelftest, DefaultDirIsUnderTheCurrentDirectory) {
   TempDir cwd;
   const auto doc = run_json({"selftest", "--size", "1M", "--json", "--seed", "42"},

@@ -19,6 +19,19 @@ TEST(Utf8, AcceptsWellFormedText) {
   EXPECT_EQ(find_invalid_utf8("\x7f\0x"s), std::nullopt);
 }
 
+// The sequence length the CLI's escaping (printable, utf8_safe) walks by: the same rules.
+TEST(Utf8, SequenceLengths) {
+  EXPECT_EQ(utf8_sequence_length("a", 0), 1U);
+  EXPECT_EQ(utf8_sequence_length("\xc3\xa9", 0), 2U);
+  EXPECT_EQ(utf8_sequence_length("x\xe2\x80\xa8", 1), 3U);
+  EXPECT_EQ(utf8_sequence_length("\xf0\x9f\x98\x80", 0), 4U);
+  EXPECT_EQ(utf8_sequence_length("\xc0\xaf", 0), 0U);      // overlong
+  EXPECT_EQ(utf8_sequence_length("\xed\xa0\x80", 0), 0U);  // surrogate
+  EXPECT_EQ(utf8_sequence_length("\xf4\x90\x80\x80", 0), 0U);
+  EXPECT_EQ(utf8_sequence_length("\xe2\x80", 0), 0U);  // cut off
+  EXPECT_EQ(utf8_sequence_length("\x80", 0), 0U);
+}
+
 TEST(Utf8, FindsTheFirstBadByte) {
   EXPECT_EQ(find_invalid_utf8("abc\xff"), 3U);
   EXPECT_EQ(find_invalid_utf8("0123456789\x80"), 10U);   // lone continuation

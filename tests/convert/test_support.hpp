@@ -14,29 +14,14 @@
 #include <string_view>
 #include <vector>
 
+#include "support/temp_dir.hpp"
+
 namespace stsw::cvt::test {
 
-class TempDir {
+// The support TempDir (tests/support/temp_dir.hpp) named "stsw-convert-*".
+class TempDir : public ::stsw::test::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "stsw-convert-XXXXXX").string();
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    path_ = ::mkdtemp(buf.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string file(std::string_view name) const {
-    return path_ + "/" + std::string(name);
-  }
-  [[nodiscard]] const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : ::stsw::test::TempDir("convert") {}
 };
 
 inline void write_file(const std::string& path, std::string_view bytes) {

@@ -18,34 +18,11 @@
 
 #include "stsw/engine.hpp"
 #include "stsw/error.hpp"
+#include "support/temp_dir.hpp"
 
 namespace stsw::test {
 
-// A fresh directory under `parent` (default: $TMPDIR or /tmp), removed with its contents.
-class TempDir {
- public:
-  explicit TempDir(std::string parent = default_parent()) {
-    std::string templ = parent + "/stsw-engine-XXXXXX";
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp in " + parent);
-    path_ = templ;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  [[nodiscard]] const std::string& path() const { return path_; }
-  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-  static std::string default_parent() {
-    const char* t = std::getenv("TMPDIR");
-    return t != nullptr && *t != '\0' ? t : "/tmp";
-  }
-
- private:
-  std::string path_;
-};
+// TempDir: tests/support/temp_dir.hpp (pass the parent as second argument).
 
 inline std::vector<std::byte> random_bytes(std::size_t n, std::uint32_t seed) {
   std::vector<std::byte> v(n);

@@ -87,7 +87,7 @@ TEST(EngineFile, MoveTransfersOwnership) {
 // tmpfs accepts O_DIRECT since Linux 6.6 and refuses it before: either way Auto opens
 // the file without an error, and a direct file gets at least 4096-byte alignment.
 TEST(EngineFile, DevShmOpensWithOrWithoutDirect) {
-  TempDir dir("/dev/shm");
+  TempDir dir("engine", "/dev/shm");
   File f = File::open(dir.file("a"), O_RDWR | O_CREAT, 0644, IoMode::Auto);
   ASSERT_TRUE(f.is_open());
   if (f.direct()) {
@@ -101,7 +101,7 @@ TEST(EngineFile, DevShmOpensWithOrWithoutDirect) {
 // Buffered where it does not (tmpfs); mode() and dontcache() agree.
 TEST(EngineFile, DontCacheFallsBackWhereUnsupported) {
   for (const std::string& parent : {TempDir::default_parent(), std::string("/dev/shm")}) {
-    TempDir dir(parent);
+    TempDir dir("engine", parent);
     File f = File::open(dir.file("a"), O_RDWR | O_CREAT, 0644, IoMode::DontCache);
     EXPECT_FALSE(f.direct());
     EXPECT_EQ(f.dontcache(), f.mode() == IoMode::DontCache) << parent;

@@ -62,7 +62,7 @@ TEST_P(EngineRoundTrip, BufferedRandomRanges) {
 
 TEST_P(EngineRoundTrip, DevShmRandomRanges) {
   STSW_ENGINE_OR_SKIP(engine, test::small_options(GetParam()));
-  TempDir dir("/dev/shm");
+  TempDir dir("engine", "/dev/shm");
   File f = File::open(dir.file("s"), O_RDWR | O_CREAT, 0644, IoMode::Auto);
   random_round_trips(*engine, f, 3);
 }
@@ -70,7 +70,7 @@ TEST_P(EngineRoundTrip, DevShmRandomRanges) {
 TEST_P(EngineRoundTrip, DontCacheRandomRanges) {
   STSW_ENGINE_OR_SKIP(engine, test::small_options(GetParam()));
   for (const std::string& parent : {TempDir::default_parent(), std::string("/dev/shm")}) {
-    TempDir dir(parent);
+    TempDir dir("engine", parent);
     File f = File::open(dir.file("c"), O_WRONLY | O_CREAT, 0644, IoMode::DontCache);
     File r = File::open(dir.file("c"), O_RDONLY, 0, IoMode::DontCache);
     const auto data = test::random_bytes(100000, 4);

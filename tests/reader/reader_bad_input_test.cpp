@@ -5,9 +5,9 @@
 
 #include <fstream>
 
-#include "peak_rss.hpp"
 #include "reader/reader_test_support.hpp"
 #include "stsw/reader.hpp"
+#include "support/peak_rss.hpp"
 
 namespace stsw {
 namespace {
@@ -73,9 +73,11 @@ TEST_F(BadInput, ClaimedHeaderBeyondTheFileAllocatesNothing) {
   const std::uint64_t before = peak_rss();
   EXPECT_EQ(open_error(raw(99'999'999, "{}    ")).code(), Errc::InvalidHeaderLength);
   EXPECT_EQ(open_error(raw(200, "{}")).code(), Errc::InvalidHeaderLength);
-  if (can_reset && before > 0) {
-    EXPECT_LT(peak_rss() - before, std::uint64_t{32} << 20) << "allocated what the file claims";
+  if (!can_reset || before == 0) {
+    GTEST_SKIP() << "/proc/self/clear_refs cannot be written (or VmHWM is unreadable): the "
+                    "errors were checked, the memory bound was not";
   }
+  EXPECT_LT(peak_rss() - before, std::uint64_t{32} << 20) << "allocated what the file claims";
 }
 
 TEST_F(BadInput, AHundredMegabyteHeaderIsReadWithBoundedWork) {

@@ -12,23 +12,12 @@
 #include "stsw/dtype.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/header.hpp"
+#include "support/temp_dir.hpp"
 
 namespace stsw::test {
 
-// A fresh directory under $TMPDIR (default /tmp, a real file system so O_DIRECT works),
-// removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir();
-  [[nodiscard]] const std::string& path() const noexcept { return path_; }
-  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+// TempDir ($TMPDIR, default /tmp: a real file system so O_DIRECT works):
+// tests/support/temp_dir.hpp.
 
 struct TensorData {
   std::string name;

@@ -73,5 +73,85 @@ TEST(ShardIndex, PlainNamesAreAccepted) {
   }
 }
 
+// One rule for "metadata" (the CLI refused a non-object, the reader ignored it): it is an
+// object, null or absent; anything else is InvalidIndex for inspect, verify and the reader.
+TEST(ShardIndex, MetadataThatIsNotAnObjectIsInvalidIndex) {
+  for (const char* md : {"5", "\"pt\"", "[1]", "true"}) {
+    const Error e = parse_error(std::string(R"({"metadata":)") + md +
+                                R"(,"weight_map":{"a":"s.safetensors"}})");
+    EXPECT_EQ(e.code(), Errc::InvalidIndex) << md;
+    EXPECT_THAT(e.message(), HasSubstr("\"metadata\" is not an object")) << md;
+  }
+}
+
+TEST(ShardIndex, NullOrAbsentMetadataIsEmpty) {
+  for (const char* text : {R"({"metadata":null,"weight_map":{"a":"s.safetensors"}})",
+                           R"({"weight_map":{"a":"s.safetensors"}})"}) {
+    const auto idx = parse_index(text, "i.json");
+    EXPECT_TRUE(idx.metadata.empty()) << text;
+    EXPECT_TRUE(idx.metadata_json.empty()) << text;
+  }
+}
+
+TEST(ShardIndex, MetadataJsonKeepsValueTypes) {
+  const auto idx = parse_index(
+      R"({"metadata":{"total_size":120,"format":"pt"},"weight_map":{"a":"s.safetensors"}})",
+      "i.json");
+  EXPECT_EQ(idx.metadata_json, R"({"total_size":120,"format":"pt"})");
+}
+
+Header header_of(std::vector<std::string> names) {
+  Header h;
+  std::uint64_t at = 0;
+  for (auto& n : names) {
+    TensorMeta t;
+    t.name = std::move(n);
+    t.dtype = DType::U8;
+    t.shape = {1};
+    t.offset_begin = at;
+    t.offset_end = ++at;
+    h.tensors.push_back(std::move(t));
+  }
+  return h;
+}
+
+Error match_error(const ShardIndex& idx, const std::vector<Header>& headers) {
+  std::vector<const Header*> ptrs;
+  for (const auto& h : headers) ptrs.push_back(&h);
+  try {
+    check_shards_match_index(idx, ptrs, "i.json");
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "accepted";
+  return Error(Errc::Io, "none");
+}
+
+TEST(ShardIndex, ShardsMustHoldExactlyWhatTheWeightMapLists) {
+  const auto idx =
+      parse_index(R"({"weight_map":{"a":"s1.safetensors","b":"s2.safetensors"}})", "i.json");
+  std::vector<const Header*> ok;
+  const Header h1 = header_of({"a"}), h2 = header_of({"b"});
+  ok = {&h1, &h2};
+  EXPECT_NO_THROW(check_shards_match_index(idx, ok, "i.json"));
+
+  struct Case {
+    std::vector<Header> headers;
+    const char* says;
+  };
+  const Case cases[] = {
+      {{header_of({"a", "x"}), header_of({"b"})}, "'x', which the weight_map does not list"},
+      {{header_of({"a", "b"}), header_of({"b"})}, "'b' is in two shards"},
+      {{header_of({}), header_of({"b"})}, "'a' is missing from shard 's1.safetensors'"},
+      {{header_of({"b"}), header_of({"a"})}, "is in shard 's2.safetensors', not in"},
+  };
+  for (const Case& c : cases) {
+    const Error e = match_error(idx, c.headers);
+    EXPECT_EQ(e.code(), Errc::InvalidIndex) << c.says;
+    EXPECT_THAT(e.message(), HasSubstr(c.says));
+    EXPECT_THAT(e.message(), HasSubstr("i.json"));
+  }
+}
+
 }  // namespace
 }  // namespace stsw::detail

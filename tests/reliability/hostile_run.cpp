@@ -16,7 +16,7 @@
 #include "stsw/reader.hpp"
 #ifdef STSW_HOSTILE_CLI
 #include "cli/cli_runner.hpp"
-#include "peak_rss.hpp"
+#include "support/peak_rss.hpp"
 #endif
 #include "reliability/hostile_outcome.hpp"
 
@@ -168,6 +168,7 @@ void run_case(const Case& c, const std::string& root, Tally& t, const RunOptions
   ++t.files;
 
   const bool measure = c.memory_bound > 0 && reset_peak_rss();
+  if (c.memory_bound > 0 && !measure) ++t.memory_unchecked;  // see Hostile.MemoryBoundsAreMeasured
   const std::uint64_t before = measure ? peak_rss() : 0;
   const Outcome strict =
       open_and_read(path, reader_options(true, false), t.open_strict, t.open_strict_rejected, t);
@@ -254,6 +255,7 @@ Tally& Tally::operator+=(const Tally& o) {
   cli_verify_rejected += o.cli_verify_rejected;
   cli_crashes += o.cli_crashes;
   peak_rss_growth_max = std::max(peak_rss_growth_max, o.peak_rss_growth_max);
+  memory_unchecked += o.memory_unchecked;
   return *this;
 }
 
@@ -266,7 +268,11 @@ std::string Tally::report(const std::string& what) const {
     << "; verify runs " << verify << " (" << verify_mismatch << " not passed); read_into " << reads
     << "; cli inspect " << cli_inspect_rejected << "/" << cli_inspect << " exit 2, cli verify "
     << cli_verify_rejected << "/" << cli_verify << " exit 2; max peak RSS growth "
-    << (peak_rss_growth_max >> 20) << " MiB)";
+    << (peak_rss_growth_max >> 20) << " MiB";
+  if (memory_unchecked > 0) {
+    s << "; memory bounds NOT checked in " << memory_unchecked << " cases (clear_refs refused)";
+  }
+  s << ")";
   return s.str();
 }
 

@@ -26,6 +26,7 @@ struct Tally {
   std::uint64_t cli_verify = 0, cli_verify_rejected = 0;
   std::uint64_t cli_crashes = 0;          // signals or timeouts
   std::uint64_t peak_rss_growth_max = 0;  // over cases with a memory bound, bytes
+  std::uint64_t memory_unchecked = 0;     // cases whose memory bound could not be measured
 
   Tally& operator+=(const Tally& o);
   // "hostile[<what>]: files tried N, rejected N, crashes 0 (open strict a/b, ...)".

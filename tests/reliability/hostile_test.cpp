@@ -16,6 +16,7 @@
 #include "reliability/hostile_run.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/reader.hpp"
+#include "support/peak_rss.hpp"
 
 namespace stsw::hostile {
 namespace {
@@ -73,6 +74,16 @@ TEST_F(Hostile, TheBaseFileIsValid) {
   run_case(c, root_, t);
   EXPECT_EQ(t.rejected, 0U);
   EXPECT_EQ(t.verify_mismatch, 0U);
+}
+
+// The memory bounds of the huge cases need /proc/self/clear_refs to reset the peak RSS;
+// where it cannot be written they are not checked, and this test says so by skipping.
+TEST(HostileMemory, BoundsAreMeasured) {
+  if (!test::reset_peak_rss()) {
+    GTEST_SKIP() << "/proc/self/clear_refs cannot be written: the hostile cases' memory bounds "
+                    "are not checked on this machine";
+  }
+  EXPECT_GT(test::peak_rss(), 0U);
 }
 
 TEST_F(Hostile, OfficialErrorKinds) { run("official", official_cases()); }

@@ -167,45 +167,53 @@ TEST_P(WriterRoundTrip, ZeroCopyWindows) {
   check_file(path, true, &data);
 }
 
+// Four threads call write_block on one writer with no coordination of their own, so
+// the writer's lock is what orders them. Every block of a tensor holds the same 1000
+// bytes, so any order the lock picks yields the same file; a lost or doubled block, a
+// torn offset or a wrong CRC shows in the file. A barrier between the tensors keeps the
+// contract that tensors are written in order.
 TEST_P(WriterRoundTrip, ConcurrentCallersOnOneWriter) {
   auto e = engine(64 * 1024, 4);
   NEED_ENGINE(e);
-  const auto metas = contiguous({{"t0", DType::U8, {300000}}, {"t1", DType::U8, {123457}}});
-  const DataMap data = make_data(metas);
+  constexpr std::size_t kBlock = 1000;
+  constexpr int kThreads = 4;
+  const auto metas =
+      contiguous({{"t0", DType::U8, {300 * kBlock}}, {"t1", DType::U8, {124 * kBlock}}});
+  DataMap data;
+  std::map<std::string, std::vector<std::byte>> block_of;
+  for (const TensorMeta& t : metas) {
+    auto& p = block_of[t.name];
+    for (std::size_t i = 0; i < kBlock; ++i) {
+      p.push_back(static_cast<std::byte>((i * 7 + t.name.back()) & 0xFF));
+    }
+    auto& d = data[t.name];
+    for (std::size_t off = 0; off < t.nbytes(); off += kBlock)
+      d.insert(d.end(), p.begin(), p.end());
+  }
   const std::string path = dir_.file("threads.safetensors");
   auto w = StreamWriter::open(path, metas, options(e));
-  // Blocks of 1000 bytes; thread k writes blocks k, k+4, ... in turn.
-  struct Block {
-    std::string name;
-    std::span<const std::byte> bytes;
-  };
-  std::vector<Block> blocks;
-  for (const TensorMeta& t : metas) {
-    const auto& bytes = data.at(t.name);
-    for (std::size_t off = 0; off < bytes.size(); off += 1000) {
-      blocks.push_back(
-          {t.name, std::span(bytes).subspan(off, std::min<std::size_t>(1000, bytes.size() - off))});
-    }
-  }
-  std::mutex mu;
-  std::condition_variable cv;
-  std::size_t turn = 0;
+  std::atomic<int> arrived{0};
+  std::atomic<std::uint64_t> calls{0};
   std::vector<std::thread> threads;
-  for (int k = 0; k < 4; ++k) {
-    threads.emplace_back([&, k] {
-      for (std::size_t i = k; i < blocks.size(); i += 4) {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return turn == i; });
-        auto f = w.write_block(blocks[i].name, blocks[i].bytes);
-        ++turn;
-        cv.notify_all();
-        lock.unlock();
-        f.get();
-        (void)w.stats();  // concurrent reads of the statistics are safe
+  for (int k = 0; k < kThreads; ++k) {
+    threads.emplace_back([&] {
+      for (std::size_t ti = 0; ti < metas.size(); ++ti) {
+        const TensorMeta& t = metas[ti];
+        std::vector<std::future<void>> staged;
+        for (std::size_t i = 0; i < t.nbytes() / kBlock / kThreads; ++i) {
+          staged.push_back(w.write_block(t.name, block_of.at(t.name)));
+          calls.fetch_add(1);
+          (void)w.stats();  // concurrent reads of the statistics are safe
+        }
+        for (auto& f : staged) f.get();
+        // Barrier: every block of this tensor is written before the next tensor starts.
+        arrived.fetch_add(1);
+        while (arrived.load() < kThreads * static_cast<int>(ti + 1)) std::this_thread::yield();
       }
     });
   }
   for (auto& t : threads) t.join();
+  EXPECT_EQ(calls.load(), (300 + 124) * 1U);
   w.close().get();
   check_file(path, true, &data);
 }
@@ -325,18 +333,41 @@ TEST_P(WriterRoundTrip, NoTensorsAtAll) {
   EXPECT_TRUE(h.tensors.empty());
 }
 
+// durable = false drops the fsyncs, not the atomic replace: the file at `path` is the
+// previous one until close() publishes the new one, an abort leaves the previous one,
+// and no temporary file stays behind either way.
 TEST_P(WriterRoundTrip, NotDurableStillAtomic) {
   auto e = engine();
   NEED_ENGINE(e);
+  const std::string path = dir_.file("fast.safetensors");
+  const auto old_metas = contiguous({{"old", DType::U8, {777}}});
+  const DataMap old_data = make_data(old_metas);
+  {
+    auto w = StreamWriter::open(path, old_metas, options(e));
+    write_all(w, old_metas, old_data, 999, 3);
+    w.close().get();
+  }
+  const std::vector<std::byte> previous = read_file(path);
+
   const auto metas = contiguous({{"a", DType::U8, {10000}}});
   const DataMap data = make_data(metas);
-  const std::string path = dir_.file("fast.safetensors");
   WriterOptions o = options(e);
   o.durable = false;
+  {
+    auto w = StreamWriter::open(path, metas, o);
+    write_all(w, metas, data, 999, 4);
+    EXPECT_EQ(read_file(path), previous) << "replaced before close()";
+    w.abort();
+  }
+  EXPECT_EQ(read_file(path), previous) << "an aborted writer changed the file";
+  EXPECT_EQ(dir_.entries(), std::vector<std::string>{"fast.safetensors"});
+
   auto w = StreamWriter::open(path, metas, o);
   write_all(w, metas, data, 999, 4);
+  EXPECT_EQ(read_file(path), previous) << "replaced before close()";
   w.close().get();
   check_file(path, true, &data);
+  EXPECT_EQ(dir_.entries(), std::vector<std::string>{"fast.safetensors"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Io, WriterRoundTrip, ::testing::ValuesIn(io_configs()),

@@ -19,26 +19,11 @@ extern char** environ;
 
 namespace stsw::writer_test {
 
-TempDir::TempDir() {
-  const char* base = std::getenv("STSW_TEST_TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/var/tmp") + "/stsw-writer-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl);
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::vector<std::string> TempDir::entries() const {
-  std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(path_)) {
-    out.push_back(e.path().filename().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+TempDir::TempDir()
+    : ::stsw::test::TempDir("writer", [] {
+        const char* base = std::getenv("STSW_TEST_TMPDIR");
+        return std::string(base != nullptr && *base != '\0' ? base : "/var/tmp");
+      }()) {}
 
 std::vector<std::byte> pattern(std::size_t n, unsigned seed) {
   std::vector<std::byte> v(n);

@@ -14,24 +14,15 @@
 #include "stsw/engine.hpp"
 #include "stsw/header.hpp"
 #include "stsw/writer.hpp"
+#include "support/temp_dir.hpp"
 
 namespace stsw::writer_test {
 
-// A fresh directory under $STSW_TEST_TMPDIR (default /var/tmp: a disk file system, so
-// O_DIRECT works), removed with its contents on destruction.
-class TempDir {
+// The support TempDir (tests/support/temp_dir.hpp) under $STSW_TEST_TMPDIR (default
+// /var/tmp: a disk file system, so O_DIRECT works).
+class TempDir : public ::stsw::test::TempDir {
  public:
   TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir();
-  [[nodiscard]] const std::string& path() const noexcept { return path_; }
-  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
-  // Names in the directory (hidden ones included), sorted.
-  [[nodiscard]] std::vector<std::string> entries() const;
-
- private:
-  std::string path_;
 };
 
 // Expected tensor bytes by name.
