@@ -97,8 +97,8 @@ int run_convert(ConvertCliOptions cli) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
     if (ec) {
-      print_error("convert", "Io: " + parent.string() + ": cannot create the output directory (" +
-                                 ec.message() + ")");
+      print_error("convert", "Io: " + cli.output + ": cannot create its directory " +
+                                 parent.string() + " (" + ec.message() + ")");
       return kExitInvalid;
     }
   }

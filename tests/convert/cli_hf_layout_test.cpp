@@ -122,9 +122,10 @@ import numpy as np
 np.savez("zero_d.npz", s=np.uint8(7), v=np.arange(3, dtype=np.int16))
 np.savez("empty.npz")
 )");
-  auto r = run_stsw({"convert", dir.file("zero_d.npz"), dir.file("z.safetensors")});
+  // Missing output directories are created.
+  auto r = run_stsw({"convert", dir.file("zero_d.npz"), dir.file("new/dirs/z.safetensors")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const StreamReader z = StreamReader::open(dir.file("z.safetensors"), strict_options());
+  const StreamReader z = StreamReader::open(dir.file("new/dirs/z.safetensors"), strict_options());
   EXPECT_EQ(z.meta("s").shape, std::vector<std::uint64_t>{});
   EXPECT_EQ(z.meta("v").shape, std::vector<std::uint64_t>{3});
 
