@@ -1,12 +1,14 @@
 #include "bench_cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "config.hpp"
+#include "plot.hpp"
 #include "report.hpp"
 #include "runner.hpp"
 #include "stsw/error.hpp"
@@ -44,6 +46,7 @@ struct RawOptions {
   bool fresh_memory = false;
   std::string json;
   std::string csv;
+  std::string plot;
   bool keep = false;
   bool quiet = false;
 };
@@ -63,6 +66,7 @@ struct RawSweep {
   bool allow_device_write = false;
   std::string csv;
   std::string json;
+  std::string plot;
   bool quiet = false;
 };
 
@@ -165,12 +169,39 @@ void with_output(const std::string& path, const std::function<void(std::ostream&
   if (!f) throw Error(Errc::Io, "write " + path + " failed");
 }
 
+// Runs this short measure start-up, caches and timer noise, not the disk: say so in the
+// report (table and JSON notes) and on stderr.
+void note_short_runs(BenchReport& rep) {
+  std::size_t runs = 0, short_runs = 0;
+  double shortest = 0;
+  for (const Row& row : rep.rows) {
+    for (std::size_t i = 0; i < row.samples.size(); ++i) {
+      if (!row.ok[i]) continue;
+      ++runs;
+      const double s = row.samples[i].seconds;
+      if (s >= 1.0) continue;
+      shortest = short_runs++ == 0 ? s : std::min(shortest, s);
+    }
+  }
+  if (short_runs == 0) return;
+  char text[256];
+  std::snprintf(text, sizeof text,
+                "%zu of %zu runs lasted under 1 s (shortest %.3f s): such timings measure "
+                "start-up and noise more than the disk; raise --size for figures to quote",
+                short_runs, runs, shortest);
+  rep.notes.emplace_back(text);
+  std::fprintf(stderr, "stsw-bench: warning: %s\n", text);
+}
+
 int run_main(const State& st) {
   BenchConfig c = make_config(st);
+  if (!st.o.plot.empty()) check_plot_target(st.o.plot);  // before minutes of measuring
   BenchReport rep = run_benchmark(c);
+  note_short_runs(rep);
   print_table(c.json_path == "-" || c.csv_path == "-" ? stderr : stdout, rep);
   with_output(c.json_path, [&](std::ostream& o) { write_json(o, rep); });
   with_output(c.csv_path, [&](std::ostream& o) { write_csv(o, rep); });
+  if (!st.o.plot.empty()) plot_report(rep, st.o.plot);
   for (const Row& r : rep.rows)
     if (!r.errors.empty()) return 1;
   return 0;
@@ -200,10 +231,12 @@ int run_sweep_cmd(const State& st) {
   c.csv_path = s.csv;
   c.json_path = s.json;
   c.quiet = s.quiet;
+  if (!s.plot.empty()) check_plot_target(s.plot);
   SweepResult r = run_sweep(c);
   print_sweep(c.json_path == "-" || c.csv_path == "-" ? stderr : stdout, r);
   with_output(c.csv_path, [&](std::ostream& o) { write_sweep_csv(o, r); });
   with_output(c.json_path, [&](std::ostream& o) { write_sweep_json(o, r); });
+  if (!s.plot.empty()) plot_sweep(r, s.plot);
   for (const auto& cell : r.cells)
     if (!cell.errors.empty()) return 1;
   return 0;
@@ -251,6 +284,8 @@ void add_main_options(CLI::App& app, RawOptions& o) {
                "add a read_into row into fresh, unfaulted memory");
   app.add_option("--json", o.json, "write the JSON report to FILE ('-': stdout)");
   app.add_option("--csv", o.csv, "write a CSV line per row to FILE ('-': stdout)");
+  app.add_option("--plot", o.plot,
+                 "draw the rows' GB/s and their ratio to fio into FILE.svg (needs gnuplot)");
   app.add_flag("--keep-files", o.keep, "keep the benchmark files");
   app.add_flag("--quiet", o.quiet, "no progress lines on stderr");
 }
@@ -275,6 +310,8 @@ void add_sweep_options(CLI::App& app, RawSweep& s) {
                "permit writes to a block device (destroys data)");
   app.add_option("--csv", s.csv, "write the matrix as CSV to FILE ('-': stdout)");
   app.add_option("--json", s.json, "write the matrix as JSON to FILE ('-': stdout)");
+  app.add_option("--plot", s.plot,
+                 "draw the block size x queue depth heatmap into FILE.svg (needs gnuplot)");
   app.add_flag("--quiet", s.quiet, "no progress lines on stderr");
 }
 

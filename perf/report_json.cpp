@@ -1,5 +1,6 @@
 #include <boost/json.hpp>
 
+#include "json_text.hpp"
 #include "report.hpp"
 #include "units.hpp"
 
@@ -117,7 +118,7 @@ void write_json(std::ostream& out, const BenchReport& rep) {
                      {"smallest", rep.file.smallest}}},
                    {"rows", std::move(rows)},
                    {"notes", std::move(notes)}};
-  out << json::serialize(doc) << "\n";
+  out << plain_json_numbers(json::serialize(doc)) << "\n";
 }
 
 void write_csv(std::ostream& out, const BenchReport& rep) {

@@ -1,6 +1,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 
+#include "json_text.hpp"
 #include "report.hpp"
 #include "sweep.hpp"
 #include "units.hpp"
@@ -95,7 +96,7 @@ void write_sweep_json(std::ostream& out, const SweepResult& r) {
                           {"size", r.config.size},      {"repetitions", r.config.repetitions},
                           {"backend", r.backend},       {"fio_version", r.fio_version},
                           {"cells", std::move(cells)},  {"notes", std::move(notes)}};
-  out << boost::json::serialize(doc) << "\n";
+  out << plain_json_numbers(boost::json::serialize(doc)) << "\n";
 }
 
 }  // namespace stsw::bench

@@ -3,17 +3,21 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "file_kind.hpp"
 #include "progress.hpp"
 #include "report.hpp"
 #include "stsw/convert.hpp"
+#include "stsw/dtype.hpp"
 
 namespace stsw::cli {
 namespace {
@@ -28,6 +32,8 @@ struct ConvertCliOptions {
   std::string max_shard_size;
   std::string key;
   bool no_progress = false;
+  bool keep_shared = false;
+  std::string dtype;
 };
 
 // The file an error is about, for its prefix: the library names the destination (or one of
@@ -41,8 +47,25 @@ std::string_view error_subject(const std::exception& e, const ConvertCliOptions&
   return cli.input;
 }
 
-int run_convert(const ConvertCliOptions& cli) {
+int run_convert(ConvertCliOptions cli) {
+  // OUT may be a directory (existing, or named with a trailing '/'): the file is then
+  // OUT/model.safetensors, the name transformers looks for. Missing directories are made.
+  if (std::error_code ec;
+      cli.output.ends_with('/') || std::filesystem::is_directory(cli.output, ec)) {
+    cli.output = (cli.output.ends_with('/') ? cli.output : cli.output + "/") + "model.safetensors";
+  }
+  if (const auto parent = std::filesystem::path(cli.output).parent_path(); !parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      print_error("convert", "Io: " + cli.output + ": cannot create its directory " +
+                                 parent.string() + " (" + ec.message() + ")");
+      return kExitInvalid;
+    }
+  }
   ConvertOptions o;
+  o.deduplicate_shared = !cli.keep_shared;
+  if (!cli.dtype.empty()) o.dtype = parse_dtype(cli.dtype);
   o.crc32 = cli.crc32;
   o.align = cli.align;
   o.order = cli.order == "keep" ? LayoutOrder::Keep : LayoutOrder::Canonical;
@@ -85,12 +108,31 @@ int run_convert(const ConvertCliOptions& cli) {
     r = convert(cli.input, cli.output, o);
   } catch (const std::exception& e) {
     if (bar) bar->finish();
-    print_error("convert", e, error_subject(e, cli));
+    std::string text = error_text(e, error_subject(e, cli));
+    // An input convert cannot read at all (a Git LFS pointer, an HTML page, ...): say so.
+    if (const auto hint = file_kind_hint(sniff_file_kind(cli.input), cli.input, true)) {
+      text += "; " + cli.input + " is " + *hint;
+    }
+    print_error("convert", text);
     return kExitInvalid;
   }
   if (bar) bar->finish();
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (r.input != cli.input) {
+    std::printf("%s: read %s (the checkpoint transformers would load from this directory)\n",
+                printable(cli.input).c_str(), printable(r.input).c_str());
+  }
+  if (!r.aliases.empty()) {
+    std::string names;
+    for (const auto& [dropped, kept] : r.aliases) {
+      names += (names.empty() ? "" : ", ") + dropped + " = " + kept;
+    }
+    std::printf(
+        "%s: tied tensors stored once, each alias recorded in __metadata__ as the official "
+        "save_model does (--keep-shared stores copies): %s\n",
+        printable(cli.output).c_str(), printable(names).c_str());
+  }
   for (const std::string& f : r.files) {
     if (r.files.size() > 1) std::printf("%s\n", printable(f).c_str());
   }
@@ -115,8 +157,13 @@ Command register_convert(CLI::App& parent) {
       "Convert a PyTorch zip checkpoint (.pt/.pth/.bin), a NumPy .npy/.npz or a safetensors "
       "file (or sharded index) into a checksummed safetensors file; nothing in the input is "
       "ever executed");
-  app->add_option("input", opts->input, "checkpoint to convert")->required();
-  app->add_option("output", opts->output, "safetensors file to write (e.g. model.safetensors)")
+  app->add_option("input", opts->input,
+                  "checkpoint to convert, a sharded index (model.safetensors.index.json or "
+                  "pytorch_model.bin.index.json) or a Hugging Face model directory")
+      ->required();
+  app->add_option("output", opts->output,
+                  "safetensors file to write (e.g. model.safetensors), or a directory (DIR/ "
+                  "gets DIR/model.safetensors); missing directories are created")
       ->required();
   app->add_flag("--crc32,!--no-crc32", opts->crc32, "store a crc32 per tensor (default on)");
   app->add_option("--metadata", opts->metadata,
@@ -133,8 +180,16 @@ Command register_convert(CLI::App& parent) {
   app->add_option("--key", opts->key,
                   "convert the state dict nested under this key (e.g. model, state_dict, "
                   "or a dotted path)");
-  app->add_flag("--no-progress", opts->no_progress,
-                "no progress bar (it is shown only when stdout is a terminal anyway)");
+  app->add_option("--dtype", opts->dtype,
+                  "cast floating tensors (F64, F32, F16, BF16) to F32, F16 or BF16 (round to "
+                  "nearest even); other tensors are written unchanged")
+      ->check(CLI::IsMember({"F32", "F16", "BF16"}));
+  app->add_flag("--keep-shared", opts->keep_shared,
+                "store tensors that share their data (tied weights) once per name, instead of "
+                "once with the aliases recorded in __metadata__ (the official save_model's way)");
+  app->add_flag(
+      "--no-progress", opts->no_progress,
+      "no progress bar (it is drawn on stderr, only when stderr is a terminal, after 0.5 s)");
   return {app, [opts] { return run_convert(*opts); }};
 }
 

@@ -11,6 +11,7 @@
 #include "checkpoint_json.hpp"
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "file_kind.hpp"
 #include "report.hpp"
 
 namespace stsw::cli {
@@ -132,7 +133,7 @@ int run_inspect(const InspectOptions& opts) {
       }
     } catch (const std::exception& e) {
       if (opts.json) std::puts(boost::json::serialize(error_json(path, e)).c_str());
-      print_error("inspect", e, path);
+      print_error("inspect", error_text_with_hint(e, path));
       rc = worst(rc, kExitInvalid);
     }
     first = false;

@@ -11,6 +11,7 @@
 #include "checkpoint.hpp"
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "file_kind.hpp"
 #include "progress.hpp"
 #include "report.hpp"
 #include "stsw/reader.hpp"
@@ -168,10 +169,10 @@ int run_verify(const VerifyOptions& opts) {
         std::puts(boost::json::serialize(o).c_str());
         std::fflush(stdout);
       }
-      print_error("verify", e, path);
+      print_error("verify", error_text_with_hint(e, path));
     }
     (file_rc == kExitOk ? passed : file_rc == kExitVerifyFailed ? failed : unreadable)++;
-    rc = worst(rc, file_rc);
+    rc = verify_precedence(rc, file_rc);
   }
   if (!opts.json && opts.files.size() > 1) {
     std::printf("verify: %zu files: %zu passed, %zu failed, %zu unreadable\n", opts.files.size(),
@@ -195,8 +196,9 @@ Command register_verify(CLI::App& parent) {
                 "also fail files the official safetensors loader would refuse (e.g. Python "
                 "stsw 1.0 files)");
   app->add_flag("--json", opts->json, "one JSON document per file, one per line");
-  app->add_flag("--no-progress", opts->no_progress,
-                "no progress bar (it is shown only when stdout is a terminal anyway)");
+  app->add_flag(
+      "--no-progress", opts->no_progress,
+      "no progress bar (it is drawn on stderr, only when stderr is a terminal, after 0.5 s)");
   app->add_option("--io-mode", opts->io_mode, "how to read: auto, direct or buffered")
       ->check(CLI::IsMember({"auto", "direct", "buffered"}));
   return {app, [opts] { return run_verify(*opts); }};

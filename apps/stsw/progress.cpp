@@ -4,38 +4,49 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 
 #include "report.hpp"
 
 namespace stsw::cli {
 namespace {
 
+std::atomic<bool> g_progress_allowed{true};
+
 unsigned terminal_columns() {
   winsize ws{};
-  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
+  if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
   return 80;
 }
 
 }  // namespace
 
 ProgressBar::ProgressBar(std::string label, std::uint64_t total_bytes, bool enabled, Source source)
-    : enabled_(enabled && stdout_is_terminal()),
+    : enabled_(enabled && g_progress_allowed.load() && stderr_is_terminal()),
       total_(total_bytes),
       start_(std::chrono::steady_clock::now()),
       label_(std::move(label)),
       source_(std::move(source)) {
   if (!enabled_) return;
-  {
-    std::lock_guard lock(mutex_);
-    draw_locked();
-  }
   thread_ = std::thread([this] { ticker(); });
 }
 
 ProgressBar::~ProgressBar() { finish(); }
 
-bool ProgressBar::stdout_is_terminal() noexcept { return ::isatty(STDOUT_FILENO) == 1; }
+bool ProgressBar::stderr_is_terminal() noexcept { return ::isatty(STDERR_FILENO) == 1; }
+
+void ProgressBar::set_progress_allowed(bool allowed) noexcept { g_progress_allowed = allowed; }
+
+std::chrono::milliseconds ProgressBar::delay() noexcept {
+  if (const char* env = std::getenv("STSW_PROGRESS_DELAY_MS"); env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    const long ms = std::strtol(env, &end, 10);
+    if (*end == '\0' && ms >= 0) return std::chrono::milliseconds(ms);
+  }
+  return std::chrono::milliseconds(500);
+}
 
 void ProgressBar::set_label(std::string label) {
   std::lock_guard lock(mutex_);
@@ -44,11 +55,12 @@ void ProgressBar::set_label(std::string label) {
 
 void ProgressBar::println(std::string_view line) {
   std::lock_guard lock(mutex_);
-  if (enabled_ && !stopped_) clear_locked();
+  const bool visible = enabled_ && !stopped_ && shown_;
+  if (visible) clear_locked();
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fputc('\n', stdout);
-  if (enabled_ && !stopped_) draw_locked();
   std::fflush(stdout);
+  if (visible) draw_locked();
 }
 
 void ProgressBar::finish() {
@@ -56,8 +68,10 @@ void ProgressBar::finish() {
   {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
-    draw_locked();
-    clear_locked();
+    if (shown_) {  // a bar that never appeared is not flashed at the end either
+      draw_locked();
+      clear_locked();
+    }
     stopped_ = true;
   }
   wake_.notify_all();
@@ -66,9 +80,10 @@ void ProgressBar::finish() {
 
 void ProgressBar::ticker() {
   std::unique_lock lock(mutex_);
+  wake_.wait_until(lock, start_ + delay(), [this] { return stopped_; });
   while (!stopped_) {
-    wake_.wait_for(lock, std::chrono::milliseconds(100));
-    if (!stopped_) draw_locked();
+    draw_locked();
+    wake_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopped_; });
   }
 }
 
@@ -93,13 +108,14 @@ void ProgressBar::draw_locked() {
   bar += "]";
   std::string line = bar + right + "  " + printable(label_);
   if (line.size() > columns - 1) line.resize(columns - 1);
-  std::fputs(("\r" + line + "\x1b[K").c_str(), stdout);
-  std::fflush(stdout);
+  std::fputs(("\r" + line + "\x1b[K").c_str(), stderr);
+  std::fflush(stderr);
+  shown_ = true;
 }
 
 void ProgressBar::clear_locked() {
-  std::fputs("\r\x1b[K", stdout);
-  std::fflush(stdout);
+  std::fputs("\r\x1b[K", stderr);
+  std::fflush(stderr);
 }
 
 }  // namespace stsw::cli

@@ -63,12 +63,16 @@ void check_size(const TensorMeta& t, std::string_view source) {
   }
 }
 
-void check_names(const codec::RawHeader& raw, std::string_view source) {
+// A tensor named "__metadata__": the official loader reads that entry as the string map
+// and fails with InvalidHeaderDeserialization ("invalid type: ..., expected a string"), so
+// strict parses report that kind; lenient parses keep stsw's own, more precise InvalidName.
+void check_names(const codec::RawHeader& raw, std::string_view source, bool strict) {
   if (raw.metadata_tensor_field) {
-    throw Error(Errc::InvalidName, std::string(source) +
-                                       ": a tensor may not be named '__metadata__' (its value "
-                                       "holds the tensor field " +
-                                       codec::quote(*raw.metadata_tensor_field) + ")");
+    throw Error(strict ? Errc::InvalidHeaderDeserialization : Errc::InvalidName,
+                std::string(source) +
+                    ": a tensor may not be named '__metadata__' (its value "
+                    "holds the tensor field " +
+                    codec::quote(*raw.metadata_tensor_field) + ")");
   }
   std::unordered_set<std::string_view> names;
   names.reserve(raw.tensors.size());
@@ -135,7 +139,7 @@ Header parse_header(std::string_view header_bytes, std::uint64_t data_size,
   }
   // Check 5.
   codec::RawHeader raw = codec::parse_header_json(header_bytes, !options.strict, source);
-  check_names(raw, source);
+  check_names(raw, source, options.strict);
   const bool lenient = !options.strict;
   const bool incomplete = lenient && raw.incomplete.value_or(false);
   if (incomplete && !options.allow_partial) {

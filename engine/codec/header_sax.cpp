@@ -77,6 +77,13 @@ bool HeaderSax::value(Value v, error_code& ec) {
     }
     case Kind::DtypeMap:
       if (v == Value::Null) return true;
+      // serde's unit variant accepts only null: {"F16":{}} is "invalid type: map, expected
+      // unit" to the official loader. Lenient parses (Python stsw files) still take it.
+      if (v == Value::Object && !lenient_) {
+        return fail(ec,
+                    "dtype given as an object must map the dtype name to null (invalid type: "
+                    "map, expected unit)");
+      }
       if (v == Value::Object) return push(Kind::DtypeUnit, ec);
       return fail(ec, "dtype given as an object must map the dtype name to null or {}, found " +
                           describe(v));

@@ -6,9 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <unordered_map>
 
+#include "convert/cast.hpp"
 #include "convert/source.hpp"
 #include "reader/shard_index.hpp"
 #include "stsw/error.hpp"
@@ -105,6 +107,10 @@ void refuse_converting_onto_input(const std::string& input, const std::string& o
 
 cvt::SourcePlan open_source(const std::string& input, ConvertFormat format,
                             const cvt::SourceOptions& so) {
+  if ((format == ConvertFormat::Auto || format == ConvertFormat::Torch) &&
+      cvt::is_torch_index(input)) {
+    return cvt::open_torch_index(input, so);
+  }
   switch (format) {
     case ConvertFormat::Torch: return cvt::open_torch(input, so);
     case ConvertFormat::Npy: return cvt::open_npy(input, so);
@@ -113,6 +119,34 @@ cvt::SourcePlan open_source(const std::string& input, ConvertFormat format,
     case ConvertFormat::Auto: break;
   }
   return open_source(input, cvt::detect_format(input), so);
+}
+
+// Stores tensors holding the same bytes once (ConvertOptions::deduplicate_shared): the
+// first name by bytes is kept, as the official save_model keeps sorted(names)[0]; the
+// others are dropped from the plan and recorded as {dropped, kept}.
+std::vector<std::pair<std::string, std::string>> drop_aliases(cvt::SourcePlan& plan) {
+  std::unordered_map<std::string, std::string> kept;  // alias key -> kept name (copies:
+                                                      // the tensors move below)
+  for (const cvt::SourceTensor& t : plan.tensors) {
+    if (t.alias_key.empty()) continue;
+    auto [it, fresh] = kept.emplace(t.alias_key, t.name);
+    if (!fresh && t.name < it->second) it->second = t.name;
+  }
+  std::vector<std::pair<std::string, std::string>> aliases;
+  std::vector<cvt::SourceTensor> tensors;
+  for (cvt::SourceTensor& t : plan.tensors) {
+    if (!t.alias_key.empty()) {
+      const std::string& keep = kept.at(t.alias_key);
+      if (keep != t.name) {
+        aliases.emplace_back(t.name, keep);
+        continue;
+      }
+    }
+    tensors.push_back(std::move(t));
+  }
+  plan.tensors = std::move(tensors);
+  std::sort(aliases.begin(), aliases.end());
+  return aliases;
 }
 
 }  // namespace
@@ -128,8 +162,9 @@ std::string_view to_string(ConvertFormat format) noexcept {
   return "unknown";
 }
 
-ConvertResult convert(const std::string& input, const std::string& output,
+ConvertResult convert(const std::string& requested_input, const std::string& output,
                       const ConvertOptions& options) {
+  const std::string input = cvt::resolve_model_dir(requested_input).value_or(requested_input);
   if (!options.key.empty() && options.format != ConvertFormat::Auto &&
       options.format != ConvertFormat::Torch) {
     throw Error(Errc::InvalidArgument, "--key applies to PyTorch checkpoints only");
@@ -150,6 +185,7 @@ ConvertResult convert(const std::string& input, const std::string& output,
 
   ConvertResult result;
   result.format = plan.format;
+  result.input = input;
   result.warnings = plan.warnings;
   if (options.on_warning) {
     for (const auto& w : plan.warnings) options.on_warning(w);
@@ -158,6 +194,24 @@ ConvertResult convert(const std::string& input, const std::string& output,
   Metadata md;
   if (options.keep_input_metadata && plan.metadata) md = *plan.metadata;
   for (const auto& [k, v] : options.metadata) md[k] = v;
+  if (options.dtype) {
+    if (!cvt::is_cast_target(*options.dtype)) {
+      throw Error(Errc::InvalidArgument, "--dtype " + std::string(to_string(*options.dtype)) +
+                                             ": floating tensors can be cast to F32, F16 or "
+                                             "BF16 only");
+    }
+    for (cvt::SourceTensor& t : plan.tensors) {
+      if (!cvt::is_cast_source(t.dtype) || t.dtype == *options.dtype) continue;
+      t.produce = cvt::cast_producer(std::move(t.produce), t.dtype, *options.dtype);
+      t.dtype = *options.dtype;
+    }
+  }
+  if (options.deduplicate_shared) {
+    // A plan holds the aliases' bytes once whether they were deduplicated here or not: the
+    // plan's tensors are all that is read below (the dropped ones are never produced).
+    result.aliases = drop_aliases(plan);
+    for (const auto& [dropped, kept] : result.aliases) md.emplace(dropped, kept);
+  }
   if (md.find("format") == md.end()) md["format"] = "pt";
 
   WriterOptions wo;

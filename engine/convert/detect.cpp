@@ -43,6 +43,8 @@ ConvertFormat detect_format(const std::string& path) {
   if (looks_like_zip(prefix)) {
     const ZipArchive zip = ZipArchive::open(f);
     if (is_torch_zip(zip)) return ConvertFormat::Torch;
+    // np.savez(f) with no arrays writes an archive without members: an empty .npz.
+    if (zip.entries().empty()) return ConvertFormat::Npz;
     for (const auto& e : zip.entries()) {
       if (e.name.size() > 4 && e.name.compare(e.name.size() - 4, 4, ".npy") == 0) {
         return ConvertFormat::Npz;

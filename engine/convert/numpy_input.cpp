@@ -143,7 +143,9 @@ SourcePlan open_npz(const std::string& path, const SourceOptions& options) {
     t.shape = h.shape;
     plan.tensors.push_back(std::move(t));
   }
-  if (plan.tensors.empty()) {
+  // An archive without members (np.savez(f)) converts to a file without tensors; members
+  // that are all something else are most likely not NumPy at all.
+  if (plan.tensors.empty() && !zip->entries().empty()) {
     throw Error(Errc::InvalidArgument, path + ": the archive holds no .npy members");
   }
   plan.keep_alive.push_back(zip);

@@ -22,6 +22,9 @@ struct SourceTensor {
   std::vector<std::uint64_t> shape;
   // Writes exactly the tensor's byte size into the sink, in order. May be called once.
   std::function<void(ByteSink&)> produce;
+  // Tensors of one plan with the same non-empty key hold the same bytes (one storage,
+  // the same offset, shape, strides and dtype: tied weights); empty: not known to alias.
+  std::string alias_key;
 };
 
 struct SourcePlan {
@@ -44,6 +47,17 @@ struct SourceOptions {
 [[nodiscard]] SourcePlan open_npy(const std::string& path, const SourceOptions& options);
 [[nodiscard]] SourcePlan open_npz(const std::string& path, const SourceOptions& options);
 [[nodiscard]] SourcePlan open_safetensors(const std::string& path, const SourceOptions& options);
+
+// Hugging Face layouts (hf_layout.cpp). resolve_model_dir: nullopt when `input` is not a
+// directory, else the checkpoint transformers would load from it (model.safetensors,
+// model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json, in this
+// order); InvalidArgument when it holds none. is_torch_index: a ".json" index whose first
+// shard is a torch.save zip. open_torch_index: every shard through open_torch, checked
+// against the weight_map (InvalidIndex for a missing shard or tensor).
+[[nodiscard]] std::optional<std::string> resolve_model_dir(const std::string& input);
+[[nodiscard]] bool is_torch_index(const std::string& index_path);
+[[nodiscard]] SourcePlan open_torch_index(const std::string& index_path,
+                                          const SourceOptions& options);
 
 // Detects the input format from its name and first bytes. Throws Error: Unsupported for
 // legacy torch files, InvalidArgument for unrecognized data.

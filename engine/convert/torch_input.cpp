@@ -22,6 +22,22 @@ std::shared_ptr<InputFile> inflate_to_temp(const ZipArchive& zip, const ZipEntry
   return tmp;
 }
 
+namespace {
+
+// Equal keys: the same bytes (one storage entry, one view, one dtype).
+std::string alias_key(const TorchTensor& t, unsigned swap) {
+  std::string key = t.storage->name + "|" + std::string(to_string(t.dtype)) + "|" +
+                    std::to_string(swap) + "|" + std::to_string(t.view.offset) + "|";
+  for (std::size_t i = 0; i < t.view.shape.size(); ++i) {
+    key += std::to_string(t.view.shape[i]) + ":" + std::to_string(t.view.stride[i]) + ",";
+  }
+  key += "|";
+  for (const std::uint64_t d : t.shape) key += std::to_string(d) + ",";
+  return key;
+}
+
+}  // namespace
+
 SourcePlan open_torch(const std::string& path, const SourceOptions& options) {
   auto file = std::make_shared<InputFile>(InputFile::open(path));
   auto zip = std::make_shared<ZipArchive>(ZipArchive::open(*file));
@@ -37,6 +53,7 @@ SourcePlan open_torch(const std::string& path, const SourceOptions& options) {
     s.dtype = t.dtype;
     s.shape = t.shape;
     const ZipEntry* entry = t.storage;
+    s.alias_key = alias_key(t, swap);
     s.produce = [zip = zip.get(), entry, view = std::move(t.view), swap, options](ByteSink& sink) {
       if (entry->method == 0) {
         gather(zip->stored_range(*entry), view, swap, sink, options.gather);

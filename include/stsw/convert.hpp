@@ -14,7 +14,8 @@
 //     any opcode that would run code, and unknown opcodes are refused (Errc::Unsupported,
 //     naming the global or opcode). Pre-1.6 (non-zip) checkpoints are refused.
 //     Tensors sharing a storage, views, non-contiguous and expanded tensors are written
-//     as contiguous C-order copies, each under its own name. Non-tensor entries are
+//     as contiguous C-order copies, each under its own name, except identical aliases
+//     (tied weights), stored once (ConvertOptions::deduplicate_shared). Non-tensor entries are
 //     skipped with a warning.
 //   - NumPy .npy and .npz (stored or deflated members): numeric dtypes only; Fortran-order
 //     arrays are written in C order and big-endian arrays byte-swapped. An object array's
@@ -23,6 +24,10 @@
 //   - safetensors files (strict or Python stsw 1.0 files) and sharded index files
 //     (a path ending in ".json"): re-laid out, CRCs added. Stored crc32 values are checked
 //     while copying (CrcMismatch).
+//   - Hugging Face layouts: a sharded PyTorch set (pytorch_model.bin.index.json, whose
+//     shards are torch.save zips: every shard is read, checked against the weight_map), and
+//     a model directory (the checkpoint transformers would load; see ConvertResult::input).
+//   - An .npz with no members converts to a file with no tensors; 0-d arrays stay 0-d.
 //
 // Output goes through StreamWriter (atomic replace, CRC-32 per tensor by default), one
 // file, or shards "<stem>-0000i-of-0000N.safetensors" plus "<stem>.safetensors.index.json"
@@ -58,6 +63,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "stsw/engine.hpp"
@@ -108,6 +114,18 @@ struct ConvertOptions {
   // span read at once (the memory bound of a gather is about their sum).
   std::size_t gather_chunk_bytes = std::size_t{4} << 20;
   std::size_t gather_window_bytes = std::size_t{16} << 20;
+  // Tensors holding the same bytes (tied weights: one torch storage viewed identically
+  // under several names) are stored once, as the official safetensors `save_model` does:
+  // the lexicographically first name is kept, and each dropped name is recorded in
+  // "__metadata__" as "<dropped>": "<kept>" (unless that key is already given), which is
+  // what `load_model` reads to re-tie them. Views of a shared storage that are not
+  // identical are still written as separate copies (save_model would drop them too, relying
+  // on the model to re-tie; a converter has no model). false: every name gets its own copy.
+  bool deduplicate_shared = true;
+  // Casts every floating tensor (F64, F32, F16, BF16) to this dtype while it streams:
+  // F32, F16 or BF16 (else InvalidArgument). Rounding to nearest even; integer, bool,
+  // complex and F8 tensors are written unchanged. nullopt: dtypes are kept.
+  std::optional<DType> dtype;
   // Called for each warning (skipped entries, trailing bytes); also listed in the result.
   std::function<void(std::string_view)> on_warning;
   // Called as tensors are written (after each tensor and about every 64 MiB).
@@ -116,8 +134,14 @@ struct ConvertOptions {
 
 struct ConvertResult {
   ConvertFormat format = ConvertFormat::Auto;  // what the input was detected as
-  std::vector<std::string> files;              // safetensors files written, in shard order
-  std::optional<std::string> index;            // the index file, when sharded
+  // The file read: `input` itself, or, when `input` is a model directory, the checkpoint
+  // transformers would load from it (model.safetensors, model.safetensors.index.json,
+  // pytorch_model.bin, pytorch_model.bin.index.json: the first present).
+  std::string input;
+  // Names stored once (deduplicate_shared): {dropped name, kept name}, sorted.
+  std::vector<std::pair<std::string, std::string>> aliases;
+  std::vector<std::string> files;    // safetensors files written, in shard order
+  std::optional<std::string> index;  // the index file, when sharded
   std::size_t tensors = 0;
   std::uint64_t bytes = 0;  // tensor bytes written
   std::vector<std::string> warnings;

@@ -29,8 +29,11 @@ inline constexpr unsigned kMaxJsonDepth = 128;
 
 struct ParseOptions {
   // true: exactly the official loader's checks, in its order (FORMAT.md section 2),
-  // plus stsw's refusals of duplicate names, a tensor named "__metadata__" and
-  // malformed "crc32" fields.
+  // with its error kinds (a tensor named "__metadata__" is InvalidHeaderDeserialization, as
+  // the official loader reads that entry as the string map; a dtype written {"F16":{}} is
+  // InvalidHeaderDeserialization, "expected unit"), plus stsw's refusal of duplicate names
+  // (DuplicateName, in both modes: stricter than the official loader on purpose, which
+  // keeps the last entry and silently drops the others) and of malformed "crc32" fields.
   // false (lenient): also loads Python stsw 1.0 files (FORMAT.md section 6): a
   // top-level "__version__" string and "__incomplete__" boolean are read (not taken
   // for tensors), holes between tensors and bytes after the last one are tolerated;
@@ -74,14 +77,15 @@ struct Header {
 
 // Checks 4-10 on the N header bytes, given the size of the data region
 // (file_size - 8 - N). Throws Error with the official kind; stsw's own kinds are
-// DuplicateName (two tensors with one name, after JSON errors), InvalidName (a tensor
-// named "__metadata__": that key holding "dtype", "shape" or "data_offsets" with a
-// non-string value) and IncompleteFile. A "crc32" field in a tensor entry must be an
+// DuplicateName (two tensors with one name, after JSON errors), InvalidName (lenient
+// parses only: a tensor named "__metadata__", i.e. that key holding "dtype", "shape" or
+// "data_offsets" with a non-string value; strict parses report the official
+// InvalidHeaderDeserialization) and IncompleteFile. A "crc32" field in a tensor entry must be an
 // integer in [0, 2^32) (else InvalidHeaderDeserialization, in both modes). Messages
 // name options.source, the tensor and the offending value or header byte offset.
 // Tensor entries are read as serde reads the official struct: also as an array
-// [dtype, shape, data_offsets], dtype also as {"F32": null}. Never recurses
-// unboundedly; memory is linear in the header size.
+// [dtype, shape, data_offsets], dtype also as {"F32": null} ({"F32": {}} only when lenient). Never
+// recurses unboundedly; memory is linear in the header size.
 [[nodiscard]] Header parse_header(std::string_view header_bytes, std::uint64_t data_size,
                                   const ParseOptions& options = {});
 

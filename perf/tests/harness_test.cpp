@@ -13,6 +13,7 @@
 
 #include "bench_file.hpp"
 #include "fio.hpp"
+#include "json_text.hpp"
 #include "memory.hpp"
 #include "naive.hpp"
 #include "page_cache.hpp"
@@ -269,6 +270,17 @@ TEST(Report, TableJsonAndCsvCarryRatios) {
   EXPECT_NE(text.find("stsw-write label"), std::string::npos);
   EXPECT_NE(text.find("1 failed"), std::string::npos);
   EXPECT_NE(text.find("error: naive-write: repetition 2: boom"), std::string::npos);
+}
+
+TEST(JsonText, PlainDecimalNumbersOutsideStrings) {
+  EXPECT_EQ(plain_json_numbers(R"({"a":1.8596834348030453E0,"b":0E0,"c":2E0,"d":-5E-5})"),
+            R"({"a":1.8596834348030453,"b":0.0,"c":2.0,"d":-0.00005})");
+  EXPECT_EQ(plain_json_numbers(R"({"s":"1E5 \"2E0\"","n":[3,4E2],"big":1E300})"),
+            R"({"s":"1E5 \"2E0\"","n":[3,400.0],"big":1e+300})");
+  const boost::json::value v = boost::json::parse(
+      plain_json_numbers(boost::json::serialize(boost::json::value{{"x", 0.1}, {"y", 12345.678}})));
+  EXPECT_EQ(v.at("x").as_double(), 0.1);
+  EXPECT_EQ(v.at("y").as_double(), 12345.678);
 }
 
 }  // namespace

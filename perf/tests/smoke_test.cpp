@@ -10,7 +10,9 @@
 #include <stdlib.h>
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <string>
@@ -117,6 +119,22 @@ TEST_F(Smoke, QuickRunCoversEveryWorkloadAndBaseline) {
     }
   }
   EXPECT_GT(doc.at("file").at("tensors").to_number<std::uint64_t>(), 10U);
+  // A quick run lasts well under a second per run: the report says so.
+  bool short_note = false;
+  for (const auto& n : doc.at("notes").as_array()) {
+    short_note = short_note || std::string(n.as_string()).find("under 1 s") != std::string::npos;
+  }
+  EXPECT_TRUE(short_note) << json::serialize(doc.at("notes"));
+  // Plain decimal numbers, not Boost.JSON's "1.8596834348030453E0".
+  std::ifstream raw(out);
+  const std::string text((std::istreambuf_iterator<char>(raw)), std::istreambuf_iterator<char>());
+  for (std::size_t i = 1; i + 1 < text.size(); ++i) {
+    if (text[i] == 'E' && std::isdigit(static_cast<unsigned char>(text[i - 1])) &&
+        (std::isdigit(static_cast<unsigned char>(text[i + 1])) || text[i + 1] == '-')) {
+      ADD_FAILURE() << "exponent number at " << i << ": " << text.substr(i - 20, 40);
+      break;
+    }
+  }
   // Nothing left behind but the report.
   ChildRun ls = run_child({"ls", "-A", dir_});
   EXPECT_EQ(ls.out, "report.json\n");
@@ -177,6 +195,46 @@ TEST_F(Smoke, SweepProducesTheMatrix) {
   }
   ChildRun dev = run_child({STSW_BENCH_BIN, "sweep", "--target", "/dev/null", "--quiet"});
   EXPECT_EQ(dev.exit_code, 2) << dev.err;  // a character device is no target
+}
+
+// The picture is a complete SVG document drawn by gnuplot.
+void expect_svg(const std::string& path) {
+  std::ifstream f(path);
+  ASSERT_TRUE(f.good()) << path << " not written";
+  const std::string svg((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0U) << svg.substr(0, 200);
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+  EXPECT_GT(svg.size(), 2000U);
+}
+
+TEST_F(Smoke, PlotsTheRunAndTheSweep) {
+  if (!find_program("gnuplot")) GTEST_SKIP() << "gnuplot not installed (apt install gnuplot-nox)";
+  const std::string run_svg = dir_ + "/run.svg";
+  ChildRun r = run_child({STSW_BENCH_BIN, "--quick", "--workloads", "write", "--dir", dir_,
+                          "--plot", run_svg, "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_svg(run_svg);
+  EXPECT_NE(r.err.find("under 1 s"), std::string::npos) << r.err;  // the short-run warning
+
+  const std::string sweep_svg = dir_ + "/sweep.svg";
+  r = run_child({STSW_BENCH_BIN, "sweep", "--target", dir_, "--bs", "1M,2M", "--qd", "1,4",
+                 "--size", "4M", "--plot", sweep_svg, "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_svg(sweep_svg);
+
+  // PNG too; any other name is refused before anything runs.
+  const std::string png = dir_ + "/sweep.png";
+  r = run_child({STSW_BENCH_BIN, "sweep", "--target", dir_, "--bs", "1M", "--qd", "1,4", "--size",
+                 "4M", "--plot", png, "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream pf(png, std::ios::binary);
+  std::string magic(8, '\0');
+  pf.read(magic.data(), 8);
+  EXPECT_EQ(magic, std::string("\x89PNG\r\n\x1a\n", 8));
+  r = run_child({STSW_BENCH_BIN, "--quick", "--dir", dir_, "--plot", dir_ + "/x.jpg", "--quiet"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(".svg"), std::string::npos) << r.err;
 }
 
 TEST(MicroBench, RunsWhenBuilt) {

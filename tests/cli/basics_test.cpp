@@ -38,6 +38,38 @@ TEST(CliBasics, SubcommandHelpShowsItsOptions) {
   EXPECT_NE(s.out.find("--dir"), std::string::npos);
 }
 
+TEST(CliBasics, UnknownCommandIsNamedWithTheList) {
+  const auto r = run_stsw({"foo", "x"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(line_count(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("unknown command 'foo'"), std::string::npos) << r.err;
+  for (const char* cmd : {"inspect", "verify", "convert", "selftest"}) {
+    EXPECT_NE(r.err.find(cmd), std::string::npos) << cmd << " missing from " << r.err;
+  }
+  // Global options before the word are skipped, their values included.
+  const auto after = run_stsw({"--log-level", "info", "-q", "foo"});
+  EXPECT_NE(after.err.find("unknown command 'foo'"), std::string::npos) << after.err;
+}
+
+TEST(CliBasics, HelpCommandPrintsHelp) {
+  const auto r = run_stsw({"help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Exit codes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("verify"), std::string::npos) << r.out;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  const auto sub = run_stsw({"help", "verify"});
+  EXPECT_EQ(sub.exit_code, 0);
+  EXPECT_NE(sub.out.find("--require-crc"), std::string::npos) << sub.out;
+  const auto bad = run_stsw({"help", "foo"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("unknown command 'foo'"), std::string::npos) << bad.err;
+}
+
+TEST(CliBasics, QuietFlagIsListed) {
+  const auto r = run_stsw({"--help"});
+  EXPECT_NE(r.out.find("-q,--quiet"), std::string::npos) << r.out;
+}
+
 class CliUsageError : public ::testing::TestWithParam<std::vector<std::string>> {};
 
 TEST_P(CliUsageError, ExitsTwoWithOneLine) {

@@ -60,11 +60,8 @@ RunResult run_stsw(const std::vector<std::string>& args, const RunOptions& optio
   std::vector<char*> argv = c_strings(argv_s);
   std::vector<char*> envp = c_strings(env_s);
 
-  int out_fds[2] = {-1, -1};
-  int err_fds[2];
-  make_pipe(err_fds);
-  int master = -1;
-  if (options.pty) {
+  const auto make_pty = [](int fds[2]) {
+    int master = -1;
     int slave = -1;
     winsize ws{};
     ws.ws_col = 100;
@@ -74,8 +71,18 @@ RunResult run_stsw(const std::vector<std::string>& args, const RunOptions& optio
     }
     ::fcntl(master, F_SETFD, FD_CLOEXEC);
     ::fcntl(slave, F_SETFD, FD_CLOEXEC);
-    out_fds[0] = master;
-    out_fds[1] = slave;
+    fds[0] = master;
+    fds[1] = slave;
+  };
+  int out_fds[2] = {-1, -1};
+  int err_fds[2] = {-1, -1};
+  if (options.stderr_pty) {
+    make_pty(err_fds);
+  } else {
+    make_pipe(err_fds);
+  }
+  if (options.pty) {
+    make_pty(out_fds);
   } else {
     make_pipe(out_fds);
   }

@@ -22,6 +22,7 @@ struct RunOptions {
   std::vector<std::string> unset_env = {};                    // removed from it
   std::string cwd = {};                                       // empty: the test's cwd
   bool pty = false;                                           // stdout is a terminal
+  bool stderr_pty = false;  // stderr is a terminal (where progress bars are drawn)
   double timeout_s = 60;
   // Sends SIGINT once stdout contains this text (empty: never).
   std::string interrupt_when = {};

@@ -114,9 +114,11 @@ TEST(CliSelftest, KeepLeavesTheFilesForInspection) {
 TEST(CliSelftest, ProgressOnlyOnATerminal) {
   TempDir dir;
   const auto r =
-      run_stsw({"selftest", "--size", "2M", "--dir", dir.path()}, {.pty = true, .timeout_s = 120});
+      run_stsw({"selftest", "--size", "2M", "--dir", dir.path()},
+               {.env = {{"STSW_PROGRESS_DELAY_MS", "0"}}, .stderr_pty = true, .timeout_s = 120});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("\x1b[K"), std::string::npos);
+  EXPECT_NE(r.err.find("\x1b[K"), std::string::npos);  // drawn on stderr
+  EXPECT_EQ(r.out.find("\x1b[K"), std::string::npos);
   EXPECT_NE(r.out.find("PASSED"), std::string::npos);
 }
 

@@ -150,7 +150,8 @@ TEST(CliVerify, ShardedSetChecksAllShards) {
       << bad.out;
 }
 
-TEST(CliVerify, SeveralFilesWorstExitCodeWins) {
+// A corrupt file is never hidden by an unreadable one: 1 wins over 2 (exit_codes.hpp).
+TEST(CliVerify, SeveralFilesCorruptionWinsOverUnreadable) {
   Fixture good;
   Fixture corrupt;
   flip_byte(corrupt.path, corrupt.data_offset);
@@ -161,10 +162,15 @@ TEST(CliVerify, SeveralFilesWorstExitCodeWins) {
 
   const std::string missing = good.dir.file("missing.safetensors");
   const auto two = run_stsw({"verify", good.path, corrupt.path, missing});
-  EXPECT_EQ(two.exit_code, 2);
+  EXPECT_EQ(two.exit_code, 1);
   EXPECT_NE(two.out.find("3 files: 1 passed, 1 failed, 1 unreadable"), std::string::npos)
       << two.out;
   EXPECT_EQ(line_count(two.err), 1u) << two.err;
+
+  const auto reversed = run_stsw({"verify", missing, corrupt.path});
+  EXPECT_EQ(reversed.exit_code, 1) << reversed.out << reversed.err;
+  const auto only_unreadable = run_stsw({"verify", good.path, missing});
+  EXPECT_EQ(only_unreadable.exit_code, 2);
 
   const auto js = run_stsw({"verify", "--json", good.path, missing});
   const auto docs = parse_json_lines(js.out);
@@ -183,21 +189,46 @@ TEST(CliVerify, NoProgressBarWhenStdoutIsAPipe) {
   EXPECT_EQ(r.err.find("\x1b["), std::string::npos);
 }
 
-TEST(CliVerify, ProgressBarOnATerminal) {
+// The bar goes to stderr (stdout carries results only), and only after the delay.
+TEST(CliVerify, ProgressBarOnAStderrTerminal) {
   Fixture f;
-  const auto r = run_stsw({"verify", f.path}, {.pty = true});
+  const auto r =
+      run_stsw({"verify", f.path}, {.env = {{"STSW_PROGRESS_DELAY_MS", "0"}}, .stderr_pty = true});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.out.find("\x1b[K"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("100%"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("\x1b[K"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("100%"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find('\r'), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("OK: 3 tensors"), std::string::npos) << r.out;
 }
 
-TEST(CliVerify, NoProgressBarOnATerminalWhenAskedOrJson) {
+TEST(CliVerify, NoProgressBarForShortOperations) {
   Fixture f;
-  for (const char* flag : {"--no-progress", "--json"}) {
-    const auto r = run_stsw({"verify", flag, f.path}, {.pty = true});
-    EXPECT_EQ(r.exit_code, 0) << flag;
-    EXPECT_EQ(r.out.find("\x1b[K"), std::string::npos) << flag << ": " << r.out;
+  const auto r =
+      run_stsw({"verify", f.path}, {.unset_env = {"STSW_PROGRESS_DELAY_MS"}, .stderr_pty = true});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << "a 0.5 s delay; got: " << r.err;
+}
+
+TEST(CliVerify, NoProgressBarWhenStdoutIsTheTerminalButStderrIsNot) {
+  Fixture f;
+  const auto r =
+      run_stsw({"verify", f.path}, {.env = {{"STSW_PROGRESS_DELAY_MS", "0"}}, .pty = true});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.find("\x1b[K"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("\x1b[K"), std::string::npos) << r.err;
+}
+
+TEST(CliVerify, NoProgressBarOnATerminalWhenAskedOrJsonOrQuiet) {
+  Fixture f;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"verify", "--no-progress", f.path},
+        std::vector<std::string>{"verify", "--json", f.path},
+        std::vector<std::string>{"-q", "verify", f.path},
+        std::vector<std::string>{"verify", "--quiet", f.path}}) {
+    const auto r = run_stsw(args, {.env = {{"STSW_PROGRESS_DELAY_MS", "0"}}, .stderr_pty = true});
+    EXPECT_EQ(r.exit_code, 0) << args[1];
+    EXPECT_EQ(r.err.find("\x1b[K"), std::string::npos) << args[1] << ": " << r.err;
+    EXPECT_EQ(r.out.find("\x1b[K"), std::string::npos) << args[1] << ": " << r.out;
   }
 }
 

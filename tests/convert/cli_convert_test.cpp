@@ -93,13 +93,15 @@ TEST(CliConvert, ProgressBarOnlyOnATerminal) {
   EXPECT_EQ(test::line_count(piped.out), 1u);
   EXPECT_EQ(piped.out.find('\r'), std::string::npos);
   test::RunOptions on_terminal;
-  on_terminal.pty = true;
+  on_terminal.stderr_pty = true;  // the bar is drawn on stderr
+  on_terminal.env = {{"STSW_PROGRESS_DELAY_MS", "0"}};
   const auto tty =
       run_stsw({"convert", kFixtures + "/dtypes.pt", dir.file("b.safetensors")}, on_terminal);
   ASSERT_EQ(tty.exit_code, 0) << tty.err;
   EXPECT_THAT(tty.out, HasSubstr("converted 14 tensors"));
-  EXPECT_THAT(tty.out, HasSubstr("\r["));  // the bar was drawn
-  EXPECT_THAT(tty.out, HasSubstr("100%"));
+  EXPECT_EQ(tty.out.find('\r'), std::string::npos);
+  EXPECT_THAT(tty.err, HasSubstr("\r["));  // the bar was drawn
+  EXPECT_THAT(tty.err, HasSubstr("100%"));
 }
 
 std::map<std::string, std::string> snapshot(const TempDir& dir) {

@@ -26,9 +26,23 @@ TEST_F(Convert, TorchLayoutsZip64AndCompressedStorages) {
         : variant == 1 ? torch_zip(p.bytes(), {storage}, {.zip64 = true, .extra_padding = 40})
                        : torch_zip(p.bytes(), {storage}, {}, true);
     write_file(dir_.file("in.pt"), zip);
-    const ConvertResult res = convert(dir_.file("in.pt"), dir_.file("o.safetensors"));
+    // Tied weights are stored once (the alias in __metadata__, as save_model does) unless
+    // deduplicate_shared is off; views that differ always get their own copy.
+    const ConvertResult deduped = convert(dir_.file("in.pt"), dir_.file("d.safetensors"));
+    EXPECT_EQ(deduped.tensors, 4u);
+    EXPECT_EQ(deduped.aliases,
+              (std::vector<std::pair<std::string, std::string>>{{"tied", "base"}}));
+    const StreamReader d = StreamReader::open(dir_.file("d.safetensors"), strict_options());
+    EXPECT_FALSE(d.contains("tied"));
+    EXPECT_EQ(d.metadata().at("tied"), "base");
+    EXPECT_EQ(tensor_bytes(d, "base"), storage);
+
+    ConvertOptions copies;
+    copies.deduplicate_shared = false;
+    const ConvertResult res = convert(dir_.file("in.pt"), dir_.file("o.safetensors"), copies);
     EXPECT_EQ(res.format, ConvertFormat::Torch);
     EXPECT_EQ(res.tensors, 5u);
+    EXPECT_TRUE(res.aliases.empty());
     const StreamReader r = StreamReader::open(dir_.file("o.safetensors"), strict_options());
     EXPECT_EQ(tensor_bytes(r, "base"), storage);
     EXPECT_EQ(tensor_bytes(r, "tied"), storage);

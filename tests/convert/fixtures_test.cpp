@@ -67,6 +67,7 @@ TEST_P(Fixtures, ConvertsToTheTensorsTorchAndNumpySee) {
   const std::string out = dir.file("model.safetensors");
   ConvertOptions o;
   o.key = std::string(exp.at("key").as_string());
+  o.deduplicate_shared = false;  // every name of expected.json, tied ones included
   std::vector<std::string> warned;
   o.on_warning = [&](std::string_view w) { warned.emplace_back(w); };
   const ConvertResult res = convert(kFixtures + "/" + GetParam(), out, o);
@@ -88,6 +89,32 @@ INSTANTIATE_TEST_SUITE_P(All, Fixtures,
                            }
                            return n;
                          });
+
+// Tied weights (one tensor under two names) are stored once, as the official save_model
+// does; views that differ (rows, cols, element of one storage) keep their own copies.
+TEST(FixturesShared, TiedWeightsAreStoredOnceWithTheAliasInMetadata) {
+  const auto all = expectations();
+  const auto& exp = all.at("shared_views.pt").as_object();
+  cvt::test::TempDir dir;
+  const std::string out = dir.file("model.safetensors");
+  const ConvertResult res = convert(kFixtures + "/shared_views.pt", out);
+  using Alias = std::pair<std::string, std::string>;
+  EXPECT_EQ(res.aliases, (std::vector<Alias>{{"lm_head.weight", "embed.weight"}}));
+  EXPECT_EQ(res.tensors, exp.at("tensors").as_array().size() - 1);
+  const StreamReader r = StreamReader::open(out, strict_options());
+  EXPECT_FALSE(r.contains("lm_head.weight"));
+  EXPECT_TRUE(r.contains("embed.weight"));
+  EXPECT_TRUE(r.contains("rows"));
+  EXPECT_TRUE(r.contains("base"));
+  EXPECT_EQ(r.metadata().at("lm_head.weight"), "embed.weight");
+  EXPECT_TRUE(r.verify().get().passed());
+
+  // A user's own metadata entry of that name is kept (save_model: "do not override").
+  ConvertOptions o;
+  o.metadata["lm_head.weight"] = "mine";
+  (void)convert(kFixtures + "/shared_views.pt", out, o);
+  EXPECT_EQ(StreamReader::open(out, strict_options()).metadata().at("lm_head.weight"), "mine");
+}
 
 TEST(FixturesMeta, EveryFixtureIsCovered) {
   const auto all = expectations();

@@ -159,9 +159,22 @@ std::vector<Case> official_cases() {
   Case fifo = exact("official", "fifo", "", Errc::InvalidArgument);
   fifo.files[0].kind = FileSpec::Kind::Fifo;
   v.push_back(std::move(fifo));
-  // stsw's own kinds
-  add("tensor_named_metadata", file_with("{" + entry("__metadata__", "U8", "[1]", 0, 1) + "}", "1"),
-      Errc::InvalidName);
+  // A dtype as {"F16":{}}: serde's unit variant takes null only ("invalid type: map,
+  // expected unit"); Python stsw files (lenient) may still carry it.
+  Case dtype_map = exact("official", "dtype_unit_as_map",
+                         file_with("{\"w\":{\"dtype\":{\"U8\":{}},\"shape\":[1],"
+                                   "\"data_offsets\":[0,1]}}",
+                                   "1"),
+                         Errc::InvalidHeaderDeserialization);
+  dtype_map.lenient_code = std::nullopt;
+  v.push_back(std::move(dtype_map));
+  // A tensor named "__metadata__": the official loader reads it as the string map
+  // (InvalidHeaderDeserialization); stsw's lenient parse names the real problem.
+  Case named_metadata = exact("official", "tensor_named_metadata",
+                              file_with("{" + entry("__metadata__", "U8", "[1]", 0, 1) + "}", "1"),
+                              Errc::InvalidHeaderDeserialization);
+  named_metadata.lenient_code = Errc::InvalidName;
+  v.push_back(std::move(named_metadata));
   Case partial = exact("official", "incomplete_lenient",
                        file_with("{\"__incomplete__\":true," + w1 + "}", "1"),
                        Errc::InvalidHeaderDeserialization);
