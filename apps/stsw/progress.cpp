@@ -68,7 +68,9 @@ void ProgressBar::finish() {
   {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
-    if (shown_) {  // a bar that never appeared is not flashed at the end either
+    // A bar that was not due yet is not flashed at the end; one that was due but lost the
+    // race with a fast operation shows its final state.
+    if (shown_ || std::chrono::steady_clock::now() >= start_ + delay()) {
       draw_locked();
       clear_locked();
     }

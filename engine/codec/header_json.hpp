@@ -21,6 +21,9 @@ struct RawHeader {
   // Set when "__metadata__" held a tensor field ("dtype", "shape", "data_offsets")
   // with a non-string value: a tensor named "__metadata__" (stsw reports InvalidName).
   std::optional<std::string> metadata_tensor_field;
+  // Lenient mode only: a dtype was given as {"F16": {}}, which the official loader refuses
+  // ("invalid type: map, expected unit"); such a file is not strict-valid.
+  bool dtype_as_map = false;
 };
 
 // Parses the N header bytes (already known to be valid UTF-8). Accepts exactly what

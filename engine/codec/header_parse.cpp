@@ -153,7 +153,7 @@ Header parse_header(std::string_view header_bytes, std::uint64_t data_size,
   header.metadata = std::move(raw.metadata);
   header.version = std::move(raw.version);
   header.incomplete = incomplete;
-  header.strict_valid = !raw.version && !raw.incomplete;
+  header.strict_valid = !raw.version && !raw.incomplete && !raw.dtype_as_map;
   header.tensors = std::move(raw.tensors);
   // The official loader sorts by (begin, end); ties keep the JSON order here.
   std::stable_sort(

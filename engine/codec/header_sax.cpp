@@ -84,7 +84,10 @@ bool HeaderSax::value(Value v, error_code& ec) {
                     "dtype given as an object must map the dtype name to null (invalid type: "
                     "map, expected unit)");
       }
-      if (v == Value::Object) return push(Kind::DtypeUnit, ec);
+      if (v == Value::Object) {
+        result.dtype_as_map = true;
+        return push(Kind::DtypeUnit, ec);
+      }
       return fail(ec, "dtype given as an object must map the dtype name to null or {}, found " +
                           describe(v));
     case Kind::DtypeUnit: return fail(ec, "unexpected value in dtype");

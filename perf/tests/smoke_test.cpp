@@ -86,7 +86,10 @@ TEST_F(Smoke, QuickRunCoversEveryWorkloadAndBaseline) {
     EXPECT_TRUE(samples[0].at("ok").as_bool()) << id;
     const auto bytes = samples[0].at("bytes").to_number<std::uint64_t>();
     const double seconds = samples[0].at("seconds").as_double();
-    if (const std::uint64_t want = expected_bytes(id, file_size, data_size); want != 0) {
+    if (id == "stsw-read-range8") {  // 1/8 of each tensor (rounded per tensor)
+      EXPECT_GE(bytes, data_size / 8 - data_size / 800) << id;
+      EXPECT_LE(bytes, data_size / 8 + data_size / 800) << id;
+    } else if (const std::uint64_t want = expected_bytes(id, file_size, data_size); want != 0) {
       EXPECT_EQ(bytes, want) << id;
     } else {
       EXPECT_GE(bytes, data_size / 2) << id;
