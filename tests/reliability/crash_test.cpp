@@ -289,17 +289,29 @@ class CrashRun {
     std::shuffle(at.begin(), at.end(), rng);
     std::cout << "[ crash ] " << label_ << ": uninterrupted write " << duration_ * 1e3
               << " ms, close() " << close_duration_ * 1e3 << " ms\n";
-    for (double d : at) {
+    // The machine's load can change after the calibration: a kill that finds the child
+    // already done means the write runs faster now, so later kill times shrink (down to a
+    // fifth) and the kills keep landing inside the write rather than after it.
+    double scale = 1.0;
+    const auto adapt = [&](std::uint64_t landed_before) {
+      if (t.landed == landed_before) scale = std::max(0.2, scale * 0.85);
+    };
+    for (const double at_d : at) {
+      const double d = at_d * scale;
+      const std::uint64_t before = t.landed;
       kill_point(
           [&](const Child& c) {
             sleep_until(c.started + d);
             return std::string();
           },
           {}, "timed kill at " + std::to_string(d * 1e3) + " ms", t);
+      adapt(before);
     }
+    scale = 1.0;
     if (!sharded_) {
       for (std::uint64_t i = 0; i < in_close; ++i) {
-        const double d = (i + u(rng)) / in_close * 1.2 * close_duration_;
+        const double d = (i + u(rng)) / in_close * 1.2 * close_duration_ * scale;
+        const std::uint64_t before = t.landed;
         kill_point(
             [&](const Child& c) {
               const double m = wait_marker(c);
@@ -307,6 +319,7 @@ class CrashRun {
               return std::string();
             },
             {}, "kill " + std::to_string(d * 1e3) + " ms into close()", t);
+        adapt(before);
       }
     }
     // The child kills itself at the chosen call and names it ("K<nr;"): read to the end.
