@@ -3,8 +3,8 @@
 // docs/FORMAT.md in the source tree, share/doc/stsw/FORMAT.md when installed.
 #pragma once
 
-#include "stsw/convert.hpp"
 #include "stsw/aligned_buffer.hpp"
+#include "stsw/convert.hpp"
 #include "stsw/crc32.hpp"
 #include "stsw/dtype.hpp"
 #include "stsw/dump.hpp"

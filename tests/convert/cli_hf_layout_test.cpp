@@ -213,7 +213,13 @@ TEST(CliForeignFiles, InspectAndVerifySayWhatTheFileIs) {
                    "'shape': (), }",
                    60),
        "NumPy .npy"},
-      {"old.pt", std::string("\x80\x02\x8a\x0a" "l\xfc\x9c" "F\xf9 j\xa8" "P\x19.", 15), "pickle"},
+      {"old.pt",
+       std::string("\x80\x02\x8a\x0a"
+                   "l\xfc\x9c"
+                   "F\xf9 j\xa8"
+                   "P\x19.",
+                   15),
+       "pickle"},
   };
   for (const Foreign& c : cases) {
     SCOPED_TRACE(c.name);
