@@ -39,6 +39,7 @@ struct RawOptions {
   std::string cache_drop = "auto";
   std::string fio = "fio";
   bool fio_hugepages = false;
+  std::string fio_sweep = "256MiB";
   bool realtime = false;
   std::vector<std::string> baselines;
   bool no_crc_rows = false;
@@ -126,6 +127,11 @@ BenchConfig make_config(const State& st) {
     c.cache_drop = enum_opt<CacheDrop>("--cache-drop", o.cache_drop, parse_cache_drop);
   c.fio = o.fio;
   c.fio_hugepages = o.fio_hugepages;
+  if (o.fio_sweep == "0" || o.fio_sweep == "off") {
+    c.fio_sweep_size = 0;
+  } else {
+    c.fio_sweep_size = size_opt("--fio-sweep", o.fio_sweep);
+  }
   c.realtime = o.realtime;
   if (given(app, "--baselines")) {
     c.baselines = Baselines{false, false, false, false};
@@ -274,6 +280,10 @@ void add_main_options(CLI::App& app, RawOptions& o) {
   app.add_flag("--fio-hugepages", o.fio_hugepages,
                "also run fio with huge-page buffers (iomem=shmhuge; raises nr_hugepages for "
                "the run, root only)");
+  app.add_option("--fio-sweep", o.fio_sweep,
+                 "bytes per job of the short fio sweep that finds 'fio best' (the reference of "
+                 "x fio); 0 or off: fio's default job is the reference")
+      ->capture_default_str();
   app.add_flag("--realtime", o.realtime,
                "run under SCHED_FIFO (stsw and fio alike) on a machine busy with other work");
   app.add_option("--baselines", o.baselines, "fio,naive,mmap,pread or none (default all)")

@@ -60,8 +60,11 @@ struct BenchConfig {
   CacheDrop cache_drop = CacheDrop::Auto;
   std::string fio = "fio";
   bool fio_hugepages = false;  // also fio with huge-page buffers (raises nr_hugepages)
-  bool realtime = false;       // SCHED_FIFO for the run (stsw threads and fio alike)
-  std::string json_path;       // "-" for stdout
+  // The "fio best" sweep (fio_best.hpp) before the repetitions, per direction, at this
+  // size per job (capped at the file size); 0: no sweep, fio's default job is the reference.
+  std::uint64_t fio_sweep_size = std::uint64_t{256} << 20;
+  bool realtime = false;  // SCHED_FIFO for the run (stsw threads and fio alike)
+  std::string json_path;  // "-" for stdout
   std::string csv_path;
   bool keep_files = false;
   bool quiet = false;  // no progress lines on stderr

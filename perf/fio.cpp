@@ -77,12 +77,16 @@ FioStats parse_fio_json(std::string_view text, bool write) {
   s.usr_cpu_pct = number(jo, "usr_cpu");
   s.sys_cpu_pct = number(jo, "sys_cpu");
   s.error = static_cast<int>(number(jo, "error"));
+  s.bw_bytes = number(dir->as_object(), "bw_bytes");
+  if (s.bw_bytes <= 0 && s.io_seconds > 0)
+    s.bw_bytes = static_cast<double>(s.io_bytes) / s.io_seconds;
   return s;
 }
 
 std::vector<std::string> fio_command(const std::string& fio, const FioJob& job) {
   const std::uint64_t bs = job.block_size == 0 ? 1 : job.block_size;
-  const std::uint64_t size = job.size / bs * bs;
+  const unsigned jobs = job.numjobs == 0 ? 1 : job.numjobs;
+  const std::uint64_t size = job.size / jobs / bs * bs;
   std::vector<std::string> argv = {
       fio,
       "--name=stsw-bench",
@@ -101,12 +105,72 @@ std::vector<std::string> fio_command(const std::string& fio, const FioJob& job) 
   if (job.write) argv.push_back("--end_fsync=1");
   if (!job.invalidate) argv.push_back("--invalidate=0");
   if (!job.iomem.empty()) argv.push_back("--iomem=" + job.iomem);
+  if (job.fixed_buffers) argv.push_back("--fixedbufs=1");
+  if (job.register_files) argv.push_back("--registerfiles=1");
+  if (jobs > 1) {
+    argv.push_back("--numjobs=" + std::to_string(jobs));
+    argv.push_back("--offset_increment=" + std::to_string(size));
+    argv.push_back("--group_reporting=1");
+  }
   return argv;
 }
 
-Sample run_fio(const std::string& fio, const FioJob& job, FioStats* stats) {
+std::string shell_command(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out += ' ';
+    const bool plain = !a.empty() && a.find_first_not_of(
+                                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789-_=./,:+%@") == std::string::npos;
+    if (plain) {
+      out += a;
+      continue;
+    }
+    out += '\'';
+    for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += '\'';
+  }
+  return out;
+}
+
+std::vector<FioJob> fio_sweep_jobs(const FioJob& base, std::uint64_t size) {
+  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  // (block size, depth, jobs): depth across 8-64 at the usual 8 MiB chunk, the smaller
+  // blocks at the depths that keep 32-64 MiB in flight, and two jobs once.
+  const struct {
+    std::size_t bs;
+    unsigned depth;
+    unsigned jobs;
+  } grid[] = {{8 * kMiB, 8, 1},  {8 * kMiB, 16, 1}, {8 * kMiB, 32, 1}, {8 * kMiB, 64, 1},
+              {4 * kMiB, 16, 1}, {4 * kMiB, 32, 1}, {1 * kMiB, 64, 1}, {8 * kMiB, 16, 2}};
+  std::vector<FioJob> jobs;
+  for (const auto& g : grid) {
+    FioJob j = base;
+    j.block_size = g.bs;
+    j.iodepth = g.depth;
+    j.numjobs = g.jobs;
+    j.fixed_buffers = true;
+    j.register_files = true;
+    j.iomem.clear();
+    j.size = size;
+    jobs.push_back(std::move(j));
+  }
+  return jobs;
+}
+
+std::optional<std::size_t> pick_fio_best(const std::vector<FioTrial>& trials) {
+  std::optional<std::size_t> best;
+  for (std::size_t i = 0; i < trials.size(); ++i) {
+    if (!trials[i].stats || trials[i].stats->bw_bytes <= 0) continue;
+    if (!best || trials[i].stats->bw_bytes > trials[*best].stats->bw_bytes) best = i;
+  }
+  return best;
+}
+
+Sample run_fio(const std::string& fio, const FioJob& job, FioStats* stats, bool own_bandwidth) {
   ScratchDir scratch;
-  ChildRun run = run_child(fio_command(fio, job), scratch.path);
+  const auto argv = fio_command(fio, job);
+  ChildRun run = run_child(argv, scratch.path);
   if (run.exit_code != 0) {
     throw Error(Errc::Io, "fio on " + job.filename + " exited with " +
                               std::to_string(run.exit_code) + ": " + run.err.substr(0, 2000));
@@ -123,6 +187,13 @@ Sample run_fio(const std::string& fio, const FioJob& job, FioStats* stats) {
   } else {
     s.seconds = run.seconds;
     s.note = "fio hooks left no timestamps: process wall time (start-up included)";
+  }
+  s.wall_seconds = s.seconds;
+  s.command = shell_command(argv);
+  if (own_bandwidth) {
+    if (fs.bw_bytes <= 0)
+      throw Error(Errc::Io, "fio on " + job.filename + " reported no bandwidth");
+    s.seconds = static_cast<double>(fs.io_bytes) / fs.bw_bytes;
   }
   s.cpu_seconds = (fs.usr_cpu_pct + fs.sys_cpu_pct) / 100.0 * fs.job_seconds;
   s.bytes = fs.io_bytes;

@@ -1,6 +1,12 @@
 // The fio baseline: what the device can do for the same bytes, block size, queue depth
 // and direct flag, with ioengine=io_uring. Writes end with end_fsync=1.
 //
+// Two fio rows. "fio best" is the reference of every "x fio" ratio: the fastest of a short
+// sweep (fio_sweep_jobs: block size, queue depth, 1-2 jobs, fixed buffers and registered
+// files), rerun at full size, by fio's own bandwidth (bw_bytes: its I/O time, set-up such as
+// registering buffers excluded). "fio default" is the engine's chunk size and queue depth
+// with fio's defaults, timed as below. See perf/LIMITS.md.
+//
 // Timing. fio's process start-up costs 1.4-1.8 s on these machines (measured: spawn to
 // the job's exec_prerun hook), far more than stsw's set-up, so timing the process would
 // flatter stsw. The job is timed end to end instead: from its exec_prerun hook to its
@@ -27,8 +33,13 @@ struct FioJob {
   std::size_t block_size = 8 << 20;
   unsigned iodepth = 8;
   bool direct = true;
-  bool invalidate = true;  // false: --invalidate=0 (warm page-cache reads)
-  std::string iomem;       // --iomem (e.g. "shmhuge"); empty: fio's default (malloc)
+  bool invalidate = true;       // false: --invalidate=0 (warm page-cache reads)
+  std::string iomem;            // --iomem (e.g. "shmhuge"); empty: fio's default (malloc)
+  bool fixed_buffers = false;   // --fixedbufs=1 (io_uring registered buffers)
+  bool register_files = false;  // --registerfiles=1 (io_uring registered files)
+  // Jobs sharing the range: job k covers [offset + k * size/numjobs, ...) of the same file
+  // (--offset_increment), reported as one (--group_reporting).
+  unsigned numjobs = 1;
 };
 
 // fio's own figures from its JSON report (--output-format=json).
@@ -39,6 +50,9 @@ struct FioStats {
   double usr_cpu_pct = 0;
   double sys_cpu_pct = 0;
   int error = 0;  // the job's error field
+  // fio's own bandwidth of the direction (bw_bytes; io_bytes / runtime when absent): the
+  // device's limit as a fio user reads it, set-up and process start-up excluded.
+  double bw_bytes = 0;
 };
 
 // Parses fio's JSON output (text before the first '{' is skipped: fio prints notes there).
@@ -49,12 +63,32 @@ struct FioStats {
 // The command line for `job` (argv[0] = `fio`).
 [[nodiscard]] std::vector<std::string> fio_command(const std::string& fio, const FioJob& job);
 
+// `argv` as one shell command line (arguments with shell metacharacters single-quoted):
+// what the report prints and stores so that a reader can rerun the reference job.
+[[nodiscard]] std::string shell_command(const std::vector<std::string>& argv);
+
 // Runs fio for `job` (in a scratch working directory, where fio saves the hooks' output).
-// The Sample's seconds run from the prerun to the postrun hook (the process's wall time,
-// with a note, if the hooks left no timestamps); its CPU time is fio's job CPU (usr_cpu +
+// The Sample's wall_seconds run from the prerun to the postrun hook (the process's wall
+// time, with a note, if the hooks left no timestamps); its seconds are the same, or with
+// `own_bandwidth` io_bytes / bw_bytes (fio's own figure, the "fio best" reference); command
+// is the shell command line. Its CPU time is fio's job CPU (usr_cpu +
 // sys_cpu of job_runtime), its peak RSS the child's; bytes are fio's io_bytes. Throws
 // stsw::Error when fio fails (its stderr in the message).
-[[nodiscard]] Sample run_fio(const std::string& fio, const FioJob& job, FioStats* stats = nullptr);
+[[nodiscard]] Sample run_fio(const std::string& fio, const FioJob& job, FioStats* stats = nullptr,
+                             bool own_bandwidth = false);
+
+// The short sweep that finds "fio best" for a workload: at most 8 jobs (block size 1-8 MiB,
+// queue depth 8-64, 1-2 jobs), each a copy of `base` with fixed buffers and registered
+// files on and `size` bytes (the sweep's small size).
+[[nodiscard]] std::vector<FioJob> fio_sweep_jobs(const FioJob& base, std::uint64_t size);
+
+// Index of the result with the highest bw_bytes (ties: the earlier); nullopt when none ran.
+struct FioTrial {
+  FioJob job;
+  std::optional<FioStats> stats;  // nullopt: the job failed (error holds why)
+  std::string error;
+};
+[[nodiscard]] std::optional<std::size_t> pick_fio_best(const std::vector<FioTrial>& trials);
 
 // "fio-3.33" from `fio --version`; nullopt when fio cannot be run.
 [[nodiscard]] std::optional<std::string> fio_version(const std::string& fio);

@@ -20,6 +20,10 @@ struct Sample {
   bool cold = false;            // reads: the file was out of the page cache at start
   double resident_before = -1;  // fraction of the file cached at start (-1: not read)
   std::string note;             // anything a reader of the figure must know
+  // The whole call or process (open, set-up, I/O, close) where `seconds` is a narrower
+  // window (stsw: first request to last completion; fio best: its own I/O time); 0: n/a.
+  double wall_seconds = 0;
+  std::string command;  // fio: the exact command line run
 
   [[nodiscard]] double gbps() const noexcept {
     return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0;

@@ -26,7 +26,28 @@ json::object sample_json(const Sample& x, bool ok) {
                  {"cold", x.cold},
                  {"resident_before", x.resident_before}};
   if (!x.note.empty()) o["note"] = x.note;
+  if (x.wall_seconds > 0) o["wall_seconds"] = x.wall_seconds;
+  if (!x.command.empty()) o["command"] = x.command;
   return o;
+}
+
+json::object sweep_json(const FioSweep& sw) {
+  json::array trials;
+  for (const auto& t : sw.trials) {
+    json::object o{{"command", shell_command(fio_command("fio", t.job))},
+                   {"block_size", t.job.block_size},
+                   {"iodepth", t.job.iodepth},
+                   {"numjobs", t.job.numjobs}};
+    if (t.stats) {
+      o["gbps"] = t.stats->bw_bytes / 1e9;
+    } else {
+      o["error"] = t.error;
+    }
+    trials.push_back(std::move(o));
+  }
+  return {{"direction", sw.write ? "write" : "read"},
+          {"best", sw.best ? json::value(*sw.best) : json::value()},
+          {"trials", std::move(trials)}};
 }
 
 json::object config_json(const BenchConfig& c) {
@@ -46,7 +67,8 @@ json::object config_json(const BenchConfig& c) {
           {"io_mode", to_string(c.io_mode)},
           {"read_mode", to_string(c.read_mode)},
           {"dst_layout", to_string(c.dst_layout)},
-          {"cache_drop", to_string(c.cache_drop)}};
+          {"cache_drop", to_string(c.cache_drop)},
+          {"fio_sweep_size", c.fio_sweep_size}};
 }
 
 json::object row_json(const BenchReport& rep, const Row& row) {
@@ -65,6 +87,7 @@ json::object row_json(const BenchReport& rep, const Row& row) {
                  {"bytes", s.bytes},
                  {"gbps", summary_json(s.gbps)},
                  {"seconds", summary_json(s.seconds)},
+                 {"wall_gbps", summary_json(s.wall_gbps)},
                  {"cpu_s_per_gb", summary_json(s.cpu_per_gb)},
                  {"peak_rss_growth", summary_json(s.peak_rss_growth)},
                  {"peak_rss_own", summary_json(s.peak_rss_own)},
@@ -93,6 +116,8 @@ void write_json(std::ostream& out, const BenchReport& rep) {
   for (const Row& row : rep.rows) rows.push_back(row_json(rep, row));
   json::array notes;
   for (const auto& n : rep.notes) notes.emplace_back(n);
+  json::array sweeps;
+  for (const auto& sw : rep.fio_sweeps) sweeps.push_back(sweep_json(sw));
   const auto& e = rep.env;
   json::object doc{{"tool", "stsw-bench"},
                    {"schema", 1},
@@ -116,6 +141,7 @@ void write_json(std::ostream& out, const BenchReport& rep) {
                      {"data_size", rep.file.data_size},
                      {"largest", rep.file.largest},
                      {"smallest", rep.file.smallest}}},
+                   {"fio_sweeps", std::move(sweeps)},
                    {"rows", std::move(rows)},
                    {"notes", std::move(notes)}};
   out << plain_json_numbers(json::serialize(doc)) << "\n";

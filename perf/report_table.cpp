@@ -69,12 +69,14 @@ void print_table(std::FILE* out, const BenchReport& rep) {
                rep.env.realtime ? "; SCHED_FIFO" : "");
   std::fprintf(
       out,
-      "GB/s = 10^9 B/s, wall time through the final fsync (fio: its job, start-up excluded); "
-      "median [min-max]; ratios pair the same repetition\n"
+      "GB/s = 10^9 B/s through the final fsync: stsw from the first request to the last "
+      "completion, fio best by its own bandwidth, fio default from its job's start hook; "
+      "\"whole\" = the whole call (open and close) or fio process; median [min-max]; "
+      "x fio = x fio best of the group, paired by repetition\n"
       "peak RSS = the process's peak minus caller buffers (source data, destination), "
       "max over repetitions (fio: the child's); RSS growth = within the timed section\n\n");
-  TextTable t({"workload", "implementation", "GB/s", "x fio", "x other baselines", "CPU s/GB",
-               "peak RSS", "RSS growth", "note"});
+  TextTable t({"workload", "implementation", "GB/s", "whole GB/s", "x fio", "x other baselines",
+               "CPU s/GB", "peak RSS", "RSS growth", "note"});
   for (const Row& row : rep.rows) {
     RowSummary s = summarize_row(rep, row);
     std::string note;
@@ -84,14 +86,31 @@ void print_table(std::FILE* out, const BenchReport& rep) {
     const auto failed = static_cast<std::size_t>(std::count(row.ok.begin(), row.ok.end(), false));
     if (failed > 0) note += (note.empty() ? "" : "; ") + std::to_string(failed) + " failed";
     t.add({std::string(to_string(row.group)), row.label, format_summary(s.gbps),
-           s.vs_fio ? format_summary(*s.vs_fio) : "-", row.is_baseline() ? "-" : baseline_text(s),
-           format_summary(s.cpu_per_gb), s.peak_rss_own.count ? mib(s.peak_rss_own.max) : "-",
+           format_summary(s.wall_gbps), s.vs_fio ? format_summary(*s.vs_fio) : "-",
+           row.is_baseline() ? "-" : baseline_text(s), format_summary(s.cpu_per_gb),
+           s.peak_rss_own.count ? mib(s.peak_rss_own.max) : "-",
            s.peak_rss_growth.count ? mib(s.peak_rss_growth.max) : "-", note});
   }
   t.print(out);
   for (const Row& row : rep.rows) {
     for (const auto& e : row.errors)
       std::fprintf(out, "error: %s: %s\n", row.id.c_str(), e.c_str());
+  }
+  for (const Row& row : rep.rows) {
+    if (row.impl != "fio" || row.samples.empty() || row.samples.front().command.empty()) continue;
+    std::fprintf(out, "%s: %s\n", row.id.c_str(), row.samples.front().command.c_str());
+  }
+  for (const auto& sw : rep.fio_sweeps) {
+    std::string line;
+    for (std::size_t i = 0; i < sw.trials.size(); ++i) {
+      const auto& tr = sw.trials[i];
+      line += (line.empty() ? "" : ", ") + std::to_string(tr.job.block_size >> 20) + "M/QD" +
+              std::to_string(tr.job.iodepth) + (tr.job.numjobs > 1 ? "x2" : "") + " " +
+              (tr.stats ? fixed(tr.stats->bw_bytes / 1e9, 2) : std::string("failed")) +
+              (sw.best && *sw.best == i ? "*" : "");
+    }
+    std::fprintf(out, "fio sweep (%s, GB/s by fio's own figure, * = best): %s\n",
+                 sw.write ? "write" : "cold read", line.c_str());
   }
   for (const auto& n : rep.notes) std::fprintf(out, "note: %s\n", n.c_str());
 }

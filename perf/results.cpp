@@ -36,6 +36,7 @@ RowSummary summarize_row(const BenchReport& report, const Row& row) {
   std::vector<double> cpu;
   std::vector<double> rss;
   std::vector<double> own;
+  std::vector<double> wall;
   for (std::size_t i = 0; i < row.samples.size(); ++i) {
     if (!row.ok[i]) continue;
     const Sample& x = row.samples[i];
@@ -43,11 +44,13 @@ RowSummary summarize_row(const BenchReport& report, const Row& row) {
     cpu.push_back(x.cpu_per_gb());
     rss.push_back(static_cast<double>(x.peak_rss_growth));
     own.push_back(static_cast<double>(x.peak_rss_own));
+    if (x.wall_seconds > 0) wall.push_back(static_cast<double>(x.bytes) / x.wall_seconds / 1e9);
     if (!x.cold) s.all_cold = false;
     s.bytes = x.bytes;
   }
   s.gbps = summarize(positive(gbps_by_rep(row)));
   s.seconds = summarize(secs);
+  s.wall_gbps = summarize(wall);
   s.cpu_per_gb = summarize(cpu);
   s.peak_rss_growth = summarize(rss);
   s.peak_rss_own = summarize(own);

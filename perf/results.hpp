@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "fio_best.hpp"
 #include "measure.hpp"
 #include "stats.hpp"
 
@@ -25,9 +26,11 @@ struct Row {
   std::vector<std::string> errors;
 
   [[nodiscard]] bool is_stsw() const { return impl == "stsw" || impl == "engine"; }
-  // Rows every stsw row is compared with (besides the fio reference): the naive
-  // baselines and fio with huge-page buffers.
-  [[nodiscard]] bool is_baseline() const { return is_naive() || impl == "fio-huge"; }
+  // Rows every stsw row is compared with (besides the fio reference, "fio best" where the
+  // sweep ran): the naive baselines, fio's default job and fio with huge-page buffers.
+  [[nodiscard]] bool is_baseline() const {
+    return is_naive() || impl == "fio-huge" || impl == "fio-default";
+  }
   [[nodiscard]] bool is_naive() const {
     return impl == "naive" || impl == "mmap" || impl == "pread";
   }
@@ -36,7 +39,8 @@ struct Row {
 struct RowSummary {
   Summary gbps;
   Summary seconds;
-  Summary cpu_per_gb;             // CPU seconds (user + sys) per 10^9 bytes
+  Summary wall_gbps;   // bytes over Sample::wall_seconds (the whole call/process); count 0: n/a
+  Summary cpu_per_gb;  // CPU seconds (user + sys) per 10^9 bytes
   Summary peak_rss_growth;        // bytes above the RSS at the start of the timed section
   Summary peak_rss_own;           // peak RSS minus caller buffers (see Sample::peak_rss_own)
   std::optional<Summary> vs_fio;  // paired ratios of GB/s to the group's fio row
@@ -73,7 +77,8 @@ struct BenchReport {
   Environment env;
   FileInfo file;
   std::vector<Row> rows;
-  std::vector<std::string> notes;  // run-wide remarks (fio missing, caches warm, ...)
+  std::vector<std::string> notes;    // run-wide remarks (fio missing, caches warm, ...)
+  std::vector<FioSweep> fio_sweeps;  // the sweeps that found "fio best" (write, read)
 };
 
 // Summaries of `row`, with ratios against the rows of the same group in `report`.

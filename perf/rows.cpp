@@ -78,17 +78,37 @@ std::uint64_t file_size_of(const std::string& path) {
   return end < 0 ? 0 : static_cast<std::uint64_t>(end);
 }
 
-// The fio row (fio's default job, the reference of "x fio") and, with --fio-hugepages, the
-// same job with huge-page buffers (iomem=shmhuge). `run(huge)` measures one repetition.
+// The fio row (fio's default job: the reference of "x fio" unless a "fio best" row is in
+// the group, a baseline then) and, with --fio-hugepages, the same job with huge-page
+// buffers (iomem=shmhuge). `run(huge)` measures one repetition.
 void add_fio_rows(const RunContext& c, std::vector<RowSpec>& rows, Workload g,
                   const std::string& id, const std::string& label,
-                  const std::function<Sample(bool)>& run) {
+                  const std::function<Sample(bool)>& run, bool reference = true) {
   if (c.fio.empty()) return;
-  rows.push_back({g, id, label, "fio", [run] { return run(false); }});
+  rows.push_back({g, id, label + (reference ? "" : " (default job)"),
+                  reference ? "fio" : "fio-default", [run] { return run(false); }});
   if (c.fio_hugepages) {
     rows.push_back(
         {g, id + "-huge", label + ", huge-page buffers", "fio-huge", [run] { return run(true); }});
   }
+}
+
+std::string best_label(const FioJob& j) {
+  return "fio best: " + std::to_string(j.block_size >> 20) + " MiB x QD" +
+         std::to_string(j.iodepth) +
+         (j.numjobs > 1 ? " x " + std::to_string(j.numjobs) + " jobs" : "") +
+         ", fixed bufs+files, own bw";
+}
+
+// The "fio best" row: the sweep's best job at full size, by fio's own bandwidth.
+void add_fio_best_row(const RunContext& c, std::vector<RowSpec>& rows, Workload g,
+                      const std::string& id, const std::optional<FioJob>& job,
+                      const std::function<Sample(const std::function<Sample()>&)>& wrap) {
+  if (c.fio.empty() || !job) return;
+  const FioJob j = *job;
+  rows.push_back({g, id, best_label(j), "fio", [&c, j, wrap] {
+                    return wrap([&c, j] { return run_fio(c.fio, j, nullptr, true); });
+                  }});
 }
 
 void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
@@ -124,11 +144,16 @@ void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
                       });
                     }});
   }
-  add_fio_rows(c, rows, Workload::Write, "fio-write", "fio write, end_fsync", [&c, t](bool huge) {
-    return write_to(c, t, [&] {
-      return run_fio(c.fio, fio_job(c, t, true, c.file->official_file_size(), huge));
-    });
-  });
+  add_fio_best_row(c, rows, Workload::Write, "fio-best-write", c.fio_best_write,
+                   [&c, t](const std::function<Sample()>& run) { return write_to(c, t, run); });
+  add_fio_rows(
+      c, rows, Workload::Write, "fio-write", "fio write, end_fsync",
+      [&c, t](bool huge) {
+        return write_to(c, t, [&] {
+          return run_fio(c.fio, fio_job(c, t, true, c.file->official_file_size(), huge));
+        });
+      },
+      !c.fio_best_write);
   if (cfg.baselines.naive) {
     rows.push_back(
         {Workload::Write, "naive-write", "naive 1 MiB write() + fsync", "naive", [&c, t] {
@@ -190,18 +215,24 @@ void add_read_rows(const RunContext& c, std::vector<RowSpec>& rows, bool cold) {
            })});
     }
   }
-  add_fio_rows(c, rows, g, "fio-read" + sfx, cold ? "fio read" : "fio read, buffered, invalidate=0",
-               [&c, p, cold](bool huge) {
-                 auto run = [&] {
-                   FioJob j = fio_job(c, p, false, file_size_of(p), huge);
-                   if (!cold) {
-                     j.direct = false;
-                     j.invalidate = false;
-                   }
-                   return run_fio(c.fio, j);
-                 };
-                 return cold ? cold_read(c, p, run) : warm_read(p, run);
-               });
+  if (cold) {
+    add_fio_best_row(c, rows, g, "fio-best-read", c.fio_best_read,
+                     [&c, p](const std::function<Sample()>& run) { return cold_read(c, p, run); });
+  }
+  add_fio_rows(
+      c, rows, g, "fio-read" + sfx, cold ? "fio read" : "fio read, buffered, invalidate=0",
+      [&c, p, cold](bool huge) {
+        auto run = [&] {
+          FioJob j = fio_job(c, p, false, file_size_of(p), huge);
+          if (!cold) {
+            j.direct = false;
+            j.invalidate = false;
+          }
+          return run_fio(c.fio, j);
+        };
+        return cold ? cold_read(c, p, run) : warm_read(p, run);
+      },
+      !(cold && c.fio_best_read));
   if (cfg.baselines.mmap) {
     rows.push_back(
         {g, "mmap-read" + sfx, "mmap + memcpy (official loader)", "mmap", wrap([&c, p, span] {
@@ -223,10 +254,15 @@ void add_verify_rows(const RunContext& c, std::vector<RowSpec>& rows) {
                       return measure_in_process([&] { return stsw_verify(p, c.stsw); });
                     });
                   }});
-  add_fio_rows(c, rows, Workload::Verify, "fio-read-verify", "fio read", [&c, p](bool huge) {
-    return cold_read(c, p,
-                     [&] { return run_fio(c.fio, fio_job(c, p, false, file_size_of(p), huge)); });
-  });
+  add_fio_best_row(c, rows, Workload::Verify, "fio-best-verify", c.fio_best_read,
+                   [&c, p](const std::function<Sample()>& run) { return cold_read(c, p, run); });
+  add_fio_rows(
+      c, rows, Workload::Verify, "fio-read-verify", "fio read",
+      [&c, p](bool huge) {
+        return cold_read(
+            c, p, [&] { return run_fio(c.fio, fio_job(c, p, false, file_size_of(p), huge)); });
+      },
+      !c.fio_best_read);
 }
 
 void add_roundtrip_rows(const RunContext& c, std::vector<RowSpec>& rows) {

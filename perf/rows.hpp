@@ -4,11 +4,13 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bench_file.hpp"
 #include "config.hpp"
+#include "fio.hpp"
 #include "measure.hpp"
 #include "memory.hpp"
 #include "stsw_workloads.hpp"
@@ -26,6 +28,10 @@ struct RunContext {
   std::string prefix;            // dir + "/stsw-bench-<pid>-"
   bool fio_direct_write = true;  // fio's direct flag matching the writer's mode
   bool fio_hugepages = false;    // also fio rows with iomem=shmhuge
+  // The sweep's best jobs (fio_best.hpp): the "fio best" rows, the groups' reference. Unset:
+  // no sweep (or every job failed); the fio default row is then the reference.
+  std::optional<FioJob> fio_best_write;
+  std::optional<FioJob> fio_best_read;
 };
 
 struct RowSpec {

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "fio.hpp"
+#include "fio_best.hpp"
 #include "page_cache.hpp"
 #include "process.hpp"
 #include "rows.hpp"
@@ -82,6 +83,50 @@ std::shared_ptr<Engine> make_engine(const BenchConfig& c) {
   o.buffer_count = c.buffer_count;
   o.worker_threads = c.worker_threads;
   return Engine::create(o);
+}
+
+bool has(const BenchConfig& c, Workload w) {
+  return std::find(c.workloads.begin(), c.workloads.end(), w) != c.workloads.end();
+}
+
+// The short fio sweeps that find "fio best" (fio_best.hpp): writes on a scratch file in
+// --dir, reads (cold) on the file the stsw reads use.
+void run_fio_sweeps(RunContext& ctx, BenchReport& rep) {
+  const BenchConfig& cfg = *ctx.config;
+  const std::uint64_t full = ctx.file->official_file_size();
+  const std::uint64_t small = std::min(cfg.fio_sweep_size, full);
+  if (has(cfg, Workload::Write)) {
+    progress(cfg, "stsw-bench: fio sweep (write, %s per job) for 'fio best'\n",
+             format_bytes(small).c_str());
+    const std::string t = ctx.prefix + "fio-sweep.safetensors";
+    FioJob base;
+    base.filename = t;
+    base.write = true;
+    base.direct = ctx.fio_direct_write;
+    FioSweep sw = run_fio_sweep(ctx.fio, base, small, [&](const FioJob&) { remove_and_sync(t); });
+    remove_and_sync(t);
+    ctx.fio_best_write = best_job(sw, ctx.prefix + "write.safetensors", full);
+    rep.fio_sweeps.push_back(std::move(sw));
+  }
+  if (has(cfg, Workload::ReadCold) || has(cfg, Workload::Verify)) {
+    progress(cfg, "stsw-bench: fio sweep (cold read, %s per job) for 'fio best'\n",
+             format_bytes(small).c_str());
+    FioJob base;
+    base.filename = ctx.read_path;
+    base.direct = cfg.read_mode != ReadMode::Buffered && cfg.read_mode != ReadMode::Mmap;
+    FioSweep sw = run_fio_sweep(ctx.fio, base, small, [&](const FioJob&) {
+      (void)drop_cache(ctx.read_path, cfg.cache_drop);
+    });
+    ctx.fio_best_read = best_job(sw, ctx.read_path, rep.file.file_size);
+    rep.fio_sweeps.push_back(std::move(sw));
+  }
+  for (const auto& sw : rep.fio_sweeps) {
+    if (!sw.best) {
+      rep.notes.push_back(std::string("every fio sweep job (") + (sw.write ? "write" : "read") +
+                          ") failed: fio's default job is the reference; first error: " +
+                          (sw.trials.empty() ? "none ran" : sw.trials.front().error));
+    }
+  }
 }
 
 }  // namespace
@@ -176,6 +221,8 @@ BenchReport run_benchmark(const BenchConfig& config) {
     if (::stat(ctx.read_path.c_str(), &st) == 0)
       rep.file.file_size = static_cast<std::uint64_t>(st.st_size);
   }
+
+  if (!ctx.fio.empty() && cfg.fio_sweep_size > 0) run_fio_sweeps(ctx, rep);
 
   std::vector<RowSpec> specs;
   std::vector<std::pair<std::size_t, std::size_t>> groups;  // [begin, end) per group

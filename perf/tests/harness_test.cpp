@@ -138,6 +138,111 @@ TEST(Fio, CommandMatchesTheJob) {
   EXPECT_FALSE(has("--end_fsync=1"));
 }
 
+TEST(Fio, ReadsItsOwnBandwidth) {
+  EXPECT_DOUBLE_EQ(parse_fio_json(kFioJson, true).bw_bytes, 1073741824.0);
+  // Without bw_bytes: io_bytes over the direction's runtime.
+  constexpr const char* kNoBw = R"({"jobs": [{"error": 0, "job_runtime": 2000,
+      "read": {"io_bytes": 2000000000, "runtime": 1000}}]})";
+  const FioStats s = parse_fio_json(kNoBw, false);
+  EXPECT_DOUBLE_EQ(s.bw_bytes, 2e9);
+  EXPECT_DOUBLE_EQ(s.job_seconds, 2.0);
+}
+
+TEST(Fio, CommandCarriesFixedBuffersFilesAndJobs) {
+  FioJob j;
+  j.filename = "/x/f";
+  j.size = std::uint64_t{64} << 20;
+  j.block_size = 8U << 20;
+  j.fixed_buffers = true;
+  j.register_files = true;
+  j.numjobs = 2;
+  auto argv = fio_command("fio", j);
+  auto has = [&](const std::string& a) {
+    return std::find(argv.begin(), argv.end(), a) != argv.end();
+  };
+  EXPECT_TRUE(has("--fixedbufs=1"));
+  EXPECT_TRUE(has("--registerfiles=1"));
+  EXPECT_TRUE(has("--numjobs=2"));
+  EXPECT_TRUE(has("--group_reporting=1"));
+  // Each job covers its half of the range.
+  EXPECT_TRUE(has("--size=" + std::to_string(32U << 20)));
+  EXPECT_TRUE(has("--offset_increment=" + std::to_string(32U << 20)));
+  j.numjobs = 1;
+  j.fixed_buffers = false;
+  argv = fio_command("fio", j);
+  EXPECT_FALSE(has("--fixedbufs=1"));
+  EXPECT_FALSE(has("--group_reporting=1"));
+}
+
+TEST(Fio, ShellCommandQuotesWhatTheShellWouldSplit) {
+  EXPECT_EQ(shell_command({"fio", "--bs=8388608", "--filename=/a/b.st"}),
+            "fio --bs=8388608 --filename=/a/b.st");
+  EXPECT_EQ(shell_command({"fio", "--exec_prerun=date +%s.%N", "it's"}),
+            "fio '--exec_prerun=date +%s.%N' 'it'\\''s'");
+}
+
+TEST(Fio, SweepIsShortTunedAndSized) {
+  FioJob base;
+  base.filename = "/x/f";
+  base.write = true;
+  base.iomem = "shmhuge";
+  const auto jobs = fio_sweep_jobs(base, 256U << 20);
+  ASSERT_FALSE(jobs.empty());
+  EXPECT_LE(jobs.size(), 8U);
+  bool two_jobs = false;
+  for (const auto& j : jobs) {
+    EXPECT_TRUE(j.fixed_buffers && j.register_files);
+    EXPECT_TRUE(j.write);
+    EXPECT_EQ(j.filename, "/x/f");
+    EXPECT_EQ(j.size, 256U << 20);
+    EXPECT_TRUE(j.iomem.empty());
+    EXPECT_GE(j.iodepth, 8U);
+    EXPECT_LE(j.iodepth, 64U);
+    EXPECT_GE(j.block_size, 1U << 20);
+    EXPECT_LE(j.block_size, 8U << 20);
+    two_jobs = two_jobs || j.numjobs == 2;
+  }
+  EXPECT_TRUE(two_jobs);
+}
+
+TEST(Fio, PicksTheHighestOwnBandwidth) {
+  std::vector<FioTrial> t(3);
+  EXPECT_FALSE(pick_fio_best(t).has_value());  // none ran
+  t[0].stats = FioStats{};
+  t[0].stats->bw_bytes = 1e9;
+  t[1].error = "failed";
+  t[2].stats = FioStats{};
+  t[2].stats->bw_bytes = 2e9;
+  EXPECT_EQ(pick_fio_best(t), 2U);
+  t[0].stats->bw_bytes = 2e9;  // a tie keeps the earlier
+  EXPECT_EQ(pick_fio_best(t), 0U);
+}
+
+TEST(Fio, RunsTheTunedJobWhenInstalled) {
+  auto fio = find_program("fio");
+  if (!fio || !fio_version(*fio)) GTEST_SKIP() << "fio not installed (apt install fio)";
+  char dir[] = "/tmp/stsw-fio-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/f";
+  FioJob w;
+  w.filename = path;
+  w.write = true;
+  w.size = 8U << 20;
+  w.block_size = 1U << 20;
+  w.fixed_buffers = true;
+  w.register_files = true;
+  w.numjobs = 2;
+  FioStats st;
+  Sample s = run_fio(*fio, w, &st, true);
+  EXPECT_EQ(s.bytes, 8U << 20);
+  EXPECT_GT(st.bw_bytes, 0);
+  EXPECT_GT(s.wall_seconds, 0);
+  EXPECT_NEAR(s.seconds, static_cast<double>(st.io_bytes) / st.bw_bytes, 1e-9);
+  EXPECT_NE(s.command.find("--fixedbufs=1"), std::string::npos);
+  ::unlink(path.c_str());
+  ::rmdir(dir);
+}
+
 TEST(Process, CapturesOutputExitCodeAndUsage) {
   ChildRun r = run_child({"/bin/sh", "-c", "echo out; echo err >&2; sleep 0.2; exit 3"});
   EXPECT_EQ(r.exit_code, 3);

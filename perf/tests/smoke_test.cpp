@@ -116,9 +116,32 @@ TEST_F(Smoke, QuickRunCoversEveryWorkloadAndBaseline) {
     EXPECT_EQ(ids.count(id), 1U) << id;
   }
   if (have_fio()) {
-    for (const char* id :
-         {"fio-write", "fio-read", "fio-read-warm", "fio-read-verify", "fio-roundtrip"}) {
+    for (const char* id : {"fio-write", "fio-read", "fio-read-warm", "fio-read-verify",
+                           "fio-roundtrip", "fio-best-write", "fio-best-read", "fio-best-verify"}) {
       EXPECT_EQ(ids.count(id), 1U) << id;
+    }
+    // "fio best" is the reference (impl fio) by its own bandwidth, its wall time and exact
+    // command line stored; the default job is a baseline then. The sweeps are short.
+    for (const auto& rv : doc.at("rows").as_array()) {
+      const json::object& row = rv.as_object();
+      const std::string id(row.at("id").as_string());
+      const auto& s0 = row.at("samples").as_array().at(0).as_object();
+      if (id.rfind("fio-best", 0) == 0) {
+        EXPECT_EQ(row.at("impl").as_string(), "fio") << id;
+        EXPECT_GT(s0.at("wall_seconds").as_double(), 0.0) << id;
+        EXPECT_NE(std::string(s0.at("command").as_string()).find("--fixedbufs=1"),
+                  std::string::npos)
+            << id;
+      }
+      if (id == "fio-write" || id == "fio-read" || id == "fio-read-verify") {
+        EXPECT_EQ(row.at("impl").as_string(), "fio-default") << id;
+      }
+    }
+    const auto& sweeps = doc.at("fio_sweeps").as_array();
+    ASSERT_EQ(sweeps.size(), 2U);
+    for (const auto& sw : sweeps) {
+      EXPECT_LE(sw.at("trials").as_array().size(), 8U);
+      EXPECT_FALSE(sw.at("best").is_null()) << json::serialize(sw);
     }
   }
   EXPECT_GT(doc.at("file").at("tensors").to_number<std::uint64_t>(), 10U);
@@ -141,6 +164,14 @@ TEST_F(Smoke, QuickRunCoversEveryWorkloadAndBaseline) {
   // Nothing left behind but the report.
   ChildRun ls = run_child({"ls", "-A", dir_});
   EXPECT_EQ(ls.out, "report.json\n");
+}
+
+TEST_F(Smoke, MissingFioIsSaidNotHidden) {
+  ChildRun r = run_child({STSW_BENCH_BIN, "--quick", "--workloads", "write", "--baselines", "fio",
+                          "--no-crc-rows", "--fio", "/nonexistent/fio", "--dir", dir_, "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("not found or not runnable: no fio rows"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("fio best: "), std::string::npos) << r.out;  // no fio best row
 }
 
 TEST_F(Smoke, CsvAndBadOptions) {
