@@ -12,6 +12,8 @@
 #include "stsw/writer.hpp"
 #include "stsw_workloads.hpp"
 
+#include "measure.hpp"
+
 namespace stsw::bench {
 
 std::uint64_t stsw_write_at(const std::string& path, const BenchFile& file,
@@ -41,6 +43,7 @@ std::uint64_t stsw_write_at(const std::string& path, const BenchFile& file,
   o.io_mode = s.io_mode;
   o.engine = s.engine;
   StreamWriter wr = StreamWriter::open(path, file.tensors, o);
+  mark_first_submit();
   std::barrier sync(static_cast<std::ptrdiff_t>(threads));
   std::vector<std::exception_ptr> errors(threads);
   std::vector<std::thread> ts;
@@ -73,6 +76,7 @@ std::uint64_t stsw_read_ranges(const std::string& path, std::span<std::byte> dst
   o.io_mode = s.read_mode;
   o.engine = s.engine;
   StreamReader r = StreamReader::open(path, o);
+  mark_first_submit();
   std::vector<ReadRequest> reqs;
   std::uint64_t at = 0;
   std::uint64_t bytes = 0;

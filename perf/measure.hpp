@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace stsw::bench {
 
@@ -24,6 +25,12 @@ struct Sample {
   // window (stsw: first request to last completion; fio best: its own I/O time); 0: n/a.
   double wall_seconds = 0;
   std::string command;  // fio: the exact command line run
+  // Per-request figures where the workload reports its requests (IoProbe::request): the
+  // raw engine rows. 0: not recorded.
+  std::uint64_t requests = 0;
+  double lat_p50_us = 0;
+  double lat_p99_us = 0;
+  double iops = 0;  // requests / seconds
 
   [[nodiscard]] double gbps() const noexcept {
     return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0;
@@ -32,6 +39,18 @@ struct Sample {
     return bytes > 0 ? cpu_seconds / (static_cast<double>(bytes) / 1e9) : 0;
   }
 };
+
+// What a workload tells the measurement from inside its body (measure_in_process makes one
+// current for the body's duration; the free functions below are no-ops outside one).
+// first_submit(): the I/O starts now (after open and set-up) — the first call counts; the
+// Sample's seconds then run from here to the body's return (the last completion; for
+// durable writes, after the fsync) and wall_seconds cover the whole body.
+// request(s): one request's latency, submission to completion. Thread-safe.
+void mark_first_submit() noexcept;
+void record_request(double seconds);
+
+// The p-th percentile (0-100, nearest rank) of `v` (sorted in place); 0 when empty.
+[[nodiscard]] double percentile(std::vector<double>& v, double p);
 
 // Runs `body` in this process and measures it. `body` returns the bytes it moved and
 // must not allocate its destination/source buffers (the caller pre-faults them). The

@@ -28,6 +28,12 @@ json::object sample_json(const Sample& x, bool ok) {
   if (!x.note.empty()) o["note"] = x.note;
   if (x.wall_seconds > 0) o["wall_seconds"] = x.wall_seconds;
   if (!x.command.empty()) o["command"] = x.command;
+  if (x.requests > 0) {
+    o["requests"] = x.requests;
+    o["lat_p50_us"] = x.lat_p50_us;
+    o["lat_p99_us"] = x.lat_p99_us;
+    o["iops"] = x.iops;
+  }
   return o;
 }
 
@@ -88,6 +94,9 @@ json::object row_json(const BenchReport& rep, const Row& row) {
                  {"gbps", summary_json(s.gbps)},
                  {"seconds", summary_json(s.seconds)},
                  {"wall_gbps", summary_json(s.wall_gbps)},
+                 {"lat_p50_us", summary_json(s.lat_p50_us)},
+                 {"lat_p99_us", summary_json(s.lat_p99_us)},
+                 {"iops", summary_json(s.iops)},
                  {"cpu_s_per_gb", summary_json(s.cpu_per_gb)},
                  {"peak_rss_growth", summary_json(s.peak_rss_growth)},
                  {"peak_rss_own", summary_json(s.peak_rss_own)},

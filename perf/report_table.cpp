@@ -26,6 +26,12 @@ std::string baseline_text(const RowSummary& s) {
   return out.empty() ? "-" : out;
 }
 
+std::string latency_text(const RowSummary& s) {
+  if (s.lat_p50_us.count == 0) return "-";
+  return fixed(s.lat_p50_us.median / 1e3, 1) + "/" + fixed(s.lat_p99_us.median / 1e3, 1) + ", " +
+         fixed(s.iops.median, 0);
+}
+
 }  // namespace
 
 std::string format_summary(const Summary& s, int digits) {
@@ -76,7 +82,7 @@ void print_table(std::FILE* out, const BenchReport& rep) {
       "peak RSS = the process's peak minus caller buffers (source data, destination), "
       "max over repetitions (fio: the child's); RSS growth = within the timed section\n\n");
   TextTable t({"workload", "implementation", "GB/s", "whole GB/s", "x fio", "x other baselines",
-               "CPU s/GB", "peak RSS", "RSS growth", "note"});
+               "CPU s/GB", "lat p50/p99 ms, IOPS", "peak RSS", "RSS growth", "note"});
   for (const Row& row : rep.rows) {
     RowSummary s = summarize_row(rep, row);
     std::string note;

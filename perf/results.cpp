@@ -37,6 +37,9 @@ RowSummary summarize_row(const BenchReport& report, const Row& row) {
   std::vector<double> rss;
   std::vector<double> own;
   std::vector<double> wall;
+  std::vector<double> p50;
+  std::vector<double> p99;
+  std::vector<double> iops;
   for (std::size_t i = 0; i < row.samples.size(); ++i) {
     if (!row.ok[i]) continue;
     const Sample& x = row.samples[i];
@@ -45,12 +48,20 @@ RowSummary summarize_row(const BenchReport& report, const Row& row) {
     rss.push_back(static_cast<double>(x.peak_rss_growth));
     own.push_back(static_cast<double>(x.peak_rss_own));
     if (x.wall_seconds > 0) wall.push_back(static_cast<double>(x.bytes) / x.wall_seconds / 1e9);
+    if (x.requests > 0) {
+      p50.push_back(x.lat_p50_us);
+      p99.push_back(x.lat_p99_us);
+      iops.push_back(x.iops);
+    }
     if (!x.cold) s.all_cold = false;
     s.bytes = x.bytes;
   }
   s.gbps = summarize(positive(gbps_by_rep(row)));
   s.seconds = summarize(secs);
   s.wall_gbps = summarize(wall);
+  s.lat_p50_us = summarize(p50);
+  s.lat_p99_us = summarize(p99);
+  s.iops = summarize(iops);
   s.cpu_per_gb = summarize(cpu);
   s.peak_rss_growth = summarize(rss);
   s.peak_rss_own = summarize(own);

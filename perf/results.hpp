@@ -40,7 +40,10 @@ struct RowSummary {
   Summary gbps;
   Summary seconds;
   Summary wall_gbps;   // bytes over Sample::wall_seconds (the whole call/process); count 0: n/a
-  Summary cpu_per_gb;  // CPU seconds (user + sys) per 10^9 bytes
+  Summary lat_p50_us;  // per-request latency where recorded (engine rows); count 0: n/a
+  Summary lat_p99_us;
+  Summary iops;
+  Summary cpu_per_gb;             // CPU seconds (user + sys) per 10^9 bytes
   Summary peak_rss_growth;        // bytes above the RSS at the start of the timed section
   Summary peak_rss_own;           // peak RSS minus caller buffers (see Sample::peak_rss_own)
   std::optional<Summary> vs_fio;  // paired ratios of GB/s to the group's fio row

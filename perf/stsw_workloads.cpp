@@ -8,6 +8,7 @@
 #include <future>
 #include <vector>
 
+#include "measure.hpp"
 #include "stsw/aligned_buffer.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
@@ -85,6 +86,7 @@ std::uint64_t stsw_write(const std::string& path, const BenchFile& file, const T
   o.io_mode = s.io_mode;
   o.engine = s.engine;
   StreamWriter w = StreamWriter::open(path, file.tensors, o);
+  mark_first_submit();
   for (const auto& t : file.tensors) w.write_block(t.name, source.bytes(t)).get();
   w.close().get();
   return 8 + w.header_size() + file.data_size;
@@ -93,6 +95,7 @@ std::uint64_t stsw_write(const std::string& path, const BenchFile& file, const T
 std::uint64_t stsw_read_into(const std::string& path, std::span<std::byte> dst, bool verify_crc,
                              const StswSettings& s, DstLayout layout) {
   StreamReader r = StreamReader::open(path, reader_options(verify_crc, s));
+  mark_first_submit();
   return read_all_into(r, dst, layout);
 }
 
@@ -105,11 +108,13 @@ std::uint64_t stsw_read_into_fresh(const std::string& path, bool verify_crc,
   const std::uint64_t size = dst_bytes_needed(data, r.size());
   // Fresh memory, not pre-faulted: the workload measures the faults too.
   const AlignedBuffer fresh(static_cast<std::size_t>(size));
+  mark_first_submit();
   return read_all_into(r, fresh.span(), DstLayout::Page);
 }
 
 std::uint64_t stsw_verify(const std::string& path, const StswSettings& s) {
   StreamReader r = StreamReader::open(path, reader_options(true, s));
+  mark_first_submit();
   VerifyReport rep = r.verify().get();
   if (!rep.passed()) {
     throw Error(Errc::CrcMismatch, path + ": verify found " + std::to_string(rep.mismatched) +
@@ -117,45 +122,6 @@ std::uint64_t stsw_verify(const std::string& path, const StswSettings& s) {
                                        " missing tensors");
   }
   return rep.bytes;
-}
-
-std::uint64_t engine_write(const std::string& path, std::uint64_t bytes,
-                           std::span<const std::byte> pool, const StswSettings& s,
-                           WriteTarget target) {
-  const std::uint64_t total = (bytes + 4095) / 4096 * 4096;
-  const int flags = target == WriteTarget::NewFile     ? O_RDWR | O_CREAT | O_TRUNC
-                    : target == WriteTarget::Overwrite ? O_RDWR | O_CREAT
-                                                       : O_RDWR;
-  File f = File::open(path, flags, 0644, s.io_mode);
-  if (target != WriteTarget::Device) {
-    if (int rc = ::posix_fallocate(f.fd(), 0, static_cast<off_t>(total)); rc != 0) {
-      throw errno_error(rc, "fallocate " + path);
-    }
-  }
-  std::size_t piece = pool.size() / (std::size_t{2} << 20) * (std::size_t{2} << 20);
-  if (piece == 0) piece = pool.size() / 4096 * 4096;
-  if (piece == 0) throw Error(Errc::InvalidArgument, "source pool smaller than 4096 bytes");
-  // One transfer at a time keeps the queue depth equal to fio's; the drain between two
-  // pool-sized transfers is one bubble per GiB.
-  for (std::uint64_t off = 0; off < total; off += piece) {
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(piece, total - off));
-    s.engine->write(f, off, pool.first(n)).get();
-  }
-  s.engine->sync(f, true).get();
-  return total;
-}
-
-std::uint64_t engine_read(const std::string& path, std::span<std::byte> dst, const StswSettings& s,
-                          std::uint64_t bytes, bool want_crc) {
-  File f = File::open(path, O_RDONLY, 0, s.io_mode);
-  const std::uint64_t size = bytes != 0 ? bytes : f.size();
-  if (dst.empty()) throw Error(Errc::InvalidArgument, "empty destination");
-  // Files larger than dst are read in dst-sized transfers, one after the other.
-  for (std::uint64_t off = 0; off < size; off += dst.size()) {
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(dst.size(), size - off));
-    (void)s.engine->read(f, off, dst.first(n), want_crc).get();
-  }
-  return size;
 }
 
 }  // namespace stsw::bench

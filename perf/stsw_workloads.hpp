@@ -74,16 +74,17 @@ enum class WriteTarget {
   Device,     // a block device: open it as it is
 };
 
-// The raw engine: File::open, fallocate (files), Engine::write of `bytes` (rounded up to
-// 4096) repeating `pool` in pool-sized transfers, one after the other (the queue depth
-// stays the engine's, as fio's stays its iodepth), then fdatasync. Returns the bytes.
+// The raw engine (engine_workloads.cpp): File::open, fallocate (files), Engine::write of
+// `bytes` (rounded up to 4096) repeating `pool`, in requests of the engine's chunk size
+// with at most its queue depth in flight (fio's bs x iodepth), then fdatasync; each
+// request's latency goes to the measurement (record_request). Returns the bytes.
 std::uint64_t engine_write(const std::string& path, std::uint64_t bytes,
                            std::span<const std::byte> pool, const StswSettings& s,
                            WriteTarget target = WriteTarget::NewFile);
 
-// The raw engine: Engine::read of the first `bytes` (0: the whole file) into dst, in
-// dst-sized transfers when the file is larger, with the engine's CRC when want_crc.
-// Returns the bytes read.
+// The raw engine: Engine::read of the first `bytes` (0: the whole file) into dst (wrapping
+// around dst when the file is larger), in chunk-sized requests at most queue depth in
+// flight, with the engine's CRC when want_crc; latencies recorded. Returns the bytes read.
 std::uint64_t engine_read(const std::string& path, std::span<std::byte> dst, const StswSettings& s,
                           std::uint64_t bytes = 0, bool want_crc = false);
 

@@ -14,6 +14,7 @@
 #include "bench_file.hpp"
 #include "fio.hpp"
 #include "json_text.hpp"
+#include "measure.hpp"
 #include "memory.hpp"
 #include "naive.hpp"
 #include "page_cache.hpp"
@@ -241,6 +242,49 @@ TEST(Fio, RunsTheTunedJobWhenInstalled) {
   EXPECT_NE(s.command.find("--fixedbufs=1"), std::string::npos);
   ::unlink(path.c_str());
   ::rmdir(dir);
+}
+
+TEST(Measure, PercentileIsNearestRank) {
+  std::vector<double> v;
+  EXPECT_EQ(percentile(v, 50), 0.0);
+  v = {5, 1, 4, 2, 3};
+  EXPECT_EQ(percentile(v, 50), 3.0);
+  EXPECT_EQ(percentile(v, 99), 5.0);
+  EXPECT_EQ(percentile(v, 0), 1.0);
+  std::vector<double> hundred;
+  for (int i = 100; i >= 1; --i) hundred.push_back(i);
+  EXPECT_EQ(percentile(hundred, 99), 99.0);
+}
+
+TEST(Measure, IoWindowStartsAtTheFirstSubmission) {
+  auto spin = [](double s) {
+    const double t = now_seconds();
+    while (now_seconds() - t < s) {
+    }
+  };
+  Sample x = measure_in_process([&] {
+    spin(0.05);  // open, set-up: not part of the I/O window
+    mark_first_submit();
+    record_request(0.002);
+    mark_first_submit();  // only the first counts
+    record_request(0.001);
+    record_request(0.003);
+    spin(0.02);
+    return std::uint64_t{1000};
+  });
+  EXPECT_GE(x.wall_seconds, 0.07);
+  EXPECT_LT(x.seconds, x.wall_seconds - 0.04);
+  EXPECT_GE(x.seconds, 0.02);
+  EXPECT_EQ(x.requests, 3U);
+  EXPECT_DOUBLE_EQ(x.lat_p50_us, 2000.0);
+  EXPECT_DOUBLE_EQ(x.lat_p99_us, 3000.0);
+  EXPECT_NEAR(x.iops, 3 / x.seconds, 1e-6);
+  // Without marks: the whole body, no wall column, no requests; marks outside are no-ops.
+  mark_first_submit();
+  record_request(1.0);
+  Sample y = measure_in_process([] { return std::uint64_t{1}; });
+  EXPECT_EQ(y.wall_seconds, 0.0);
+  EXPECT_EQ(y.requests, 0U);
 }
 
 TEST(Process, CapturesOutputExitCodeAndUsage) {

@@ -104,6 +104,19 @@ TEST_F(Smoke, QuickRunCoversEveryWorkloadAndBaseline) {
     EXPECT_GE(samples[0].at("cpu_seconds").as_double(), 0.0) << id;
     EXPECT_TRUE(row.contains("cpu_s_per_gb")) << id;
     EXPECT_TRUE(row.contains("peak_rss_growth")) << id;
+    // stsw rows: first request to last completion, the whole call beside it; engine rows
+    // also per-request latency and IOPS.
+    if (row.at("impl").as_string() == "stsw" || row.at("impl").as_string() == "engine") {
+      if (id != "stsw-roundtrip") {
+        EXPECT_GE(samples[0].at("wall_seconds").as_double(), seconds) << id;
+      }
+    }
+    if (row.at("impl").as_string() == "engine") {
+      EXPECT_GT(samples[0].at("requests").to_number<std::uint64_t>(), 0U) << id;
+      EXPECT_GE(samples[0].at("lat_p99_us").as_double(), samples[0].at("lat_p50_us").as_double())
+          << id;
+      EXPECT_GT(samples[0].at("iops").as_double(), 0.0) << id;
+    }
     if (have_fio() && row.at("impl").as_string() == "stsw") {
       EXPECT_FALSE(row.at("ratio_to_fio").is_null()) << id;
     }
