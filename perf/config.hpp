@@ -44,6 +44,12 @@ struct BenchConfig {
   bool write_nocrc = true;    // also StreamWriter with crc32 off (the cost of the CRC)
   bool engine_rows = false;   // also the raw Engine write/read (where losses come from)
   bool fresh_memory = false;  // also read_into fresh, never-touched memory
+  // The model loader's pattern (file order, 1-2 read_into calls in flight into an arena,
+  // packed and congruent): rows stsw-load-*, in the cold-read group.
+  bool loader_rows = true;
+  // stsw convert safetensors -> safetensors of the read file (write group; needs a read
+  // workload for its input), against the StreamWriter row of the same run.
+  bool convert_row = true;
   Baselines baselines{};
   unsigned repetitions = 3;
   // Engine and file settings for stsw and, where they apply, fio.

@@ -130,6 +130,20 @@ void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
                           [&] { return stsw_write_at(t, *c.file, *c.source, c.stsw); });
                     });
                   }});
+  const bool read_file = std::any_of(cfg.workloads.begin(), cfg.workloads.end(),
+                                     [](Workload w) { return w != Workload::Write; });
+  if (cfg.convert_row && read_file) {
+    // Reads of the (cold) stsw file overlapped with the writes of the new one.
+    rows.push_back({Workload::Write, "stsw-convert",
+                    "stsw convert safetensors -> safetensors (cold input), crc32", "stsw", [&c, t] {
+                      return write_to(c, t, [&] {
+                        return cold_read(c, c.read_path, [&] {
+                          return measure_in_process(
+                              [&] { return stsw_convert(c.read_path, t, c.stsw); });
+                        });
+                      });
+                    }});
+  }
   if (cfg.write_nocrc) {
     rows.push_back({Workload::Write, "stsw-write-nocrc", "stsw StreamWriter, no crc", "stsw",
                     stsw_row(false)});
@@ -192,6 +206,22 @@ void add_read_rows(const RunContext& c, std::vector<RowSpec>& rows, bool cold) {
   if (cold && cfg.write_nocrc) {
     rows.push_back({g, "stsw-read-nocrc", "stsw read_into, no crc" + dst_note, "stsw",
                     wrap(read_into(false, layout))});
+  }
+  if (cold && cfg.loader_rows) {
+    // A model loader: tensors in file order, 1-2 read_into calls outstanding, into an arena
+    // (packed: not congruent to the file offset mod 4096 unless the header happens to be).
+    auto loader = [&c, p, span](unsigned n, DstLayout l) {
+      return [&c, p, span, n, l] {
+        return measure_in_process([&] { return stsw_read_into(p, span(), true, c.stsw, l, n); });
+      };
+    };
+    rows.push_back({g, "stsw-load-1", "stsw loader: file order, 1 in flight, crc (packed arena)",
+                    "stsw", wrap(loader(1, DstLayout::Packed))});
+    rows.push_back({g, "stsw-load-2", "stsw loader: file order, 2 in flight, crc (packed arena)",
+                    "stsw", wrap(loader(2, DstLayout::Packed))});
+    rows.push_back({g, "stsw-load-2-congruent",
+                    "stsw loader: file order, 2 in flight, crc (congruent arena)", "stsw",
+                    wrap(loader(2, DstLayout::Congruent))});
   }
   if (cold && layout != DstLayout::Congruent) {
     rows.push_back({g, "stsw-read-congruent", "stsw read_into, crc (congruent dst)", "stsw",

@@ -2,14 +2,17 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <deque>
 #include <future>
 #include <vector>
 
 #include "measure.hpp"
 #include "stsw/aligned_buffer.hpp"
+#include "stsw/convert.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
 
@@ -24,12 +27,25 @@ ReaderOptions reader_options(bool verify_crc, const StswSettings& s) {
   return o;
 }
 
-std::uint64_t read_all_into(const StreamReader& r, std::span<std::byte> dst, DstLayout layout) {
-  std::vector<std::future<void>> pending;
+// read_into of every tensor in file order into dst (placed as `layout` says), at most
+// `in_flight` calls outstanding (0: all at once), the oldest waited for first.
+std::uint64_t read_all_into(const StreamReader& r, std::span<std::byte> dst, DstLayout layout,
+                            unsigned in_flight = 0) {
+  std::deque<std::future<void>> pending;
   std::uint64_t bytes = 0;
   const std::uint64_t skew =
       layout == DstLayout::Congruent ? r.shards().front().data_offset % 4096 : 0;
   std::uint64_t next = 0;  // DstLayout::Page: the next free page-aligned offset
+  std::exception_ptr first;
+  auto wait_oldest = [&] {
+    try {
+      pending.front().get();
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+    pending.pop_front();
+  };
+  // keys() is in file order (offset_begin).
   for (const auto& name : r.keys()) {
     const TensorMeta& m = r.meta(name);
     std::uint64_t at = skew + m.offset_begin;
@@ -38,20 +54,17 @@ std::uint64_t read_all_into(const StreamReader& r, std::span<std::byte> dst, Dst
       next += (m.nbytes() + 4095) / 4096 * 4096;
     }
     if (at + m.nbytes() > dst.size()) {
-      throw Error(Errc::InvalidArgument, "destination too small for tensor '" + name + "'");
+      first = std::make_exception_ptr(
+          Error(Errc::InvalidArgument, "destination too small for tensor '" + name + "'"));
+      break;
     }
+    while (in_flight != 0 && pending.size() >= in_flight) wait_oldest();
+    if (first) break;
     pending.push_back(r.read_into(name, dst.subspan(at, m.nbytes())));
     bytes += m.nbytes();
   }
   // Wait for all before rethrowing, so no read still targets dst afterwards.
-  std::exception_ptr first;
-  for (auto& f : pending) {
-    try {
-      f.get();
-    } catch (...) {
-      if (!first) first = std::current_exception();
-    }
-  }
+  while (!pending.empty()) wait_oldest();
   if (first) std::rethrow_exception(first);
   return bytes;
 }
@@ -93,10 +106,10 @@ std::uint64_t stsw_write(const std::string& path, const BenchFile& file, const T
 }
 
 std::uint64_t stsw_read_into(const std::string& path, std::span<std::byte> dst, bool verify_crc,
-                             const StswSettings& s, DstLayout layout) {
+                             const StswSettings& s, DstLayout layout, unsigned in_flight) {
   StreamReader r = StreamReader::open(path, reader_options(verify_crc, s));
   mark_first_submit();
-  return read_all_into(r, dst, layout);
+  return read_all_into(r, dst, layout, in_flight);
 }
 
 std::uint64_t stsw_read_into_fresh(const std::string& path, bool verify_crc,
@@ -110,6 +123,19 @@ std::uint64_t stsw_read_into_fresh(const std::string& path, bool verify_crc,
   const AlignedBuffer fresh(static_cast<std::size_t>(size));
   mark_first_submit();
   return read_all_into(r, fresh.span(), DstLayout::Page);
+}
+
+std::uint64_t stsw_convert(const std::string& input, const std::string& output,
+                           const StswSettings& s) {
+  ConvertOptions o;
+  o.format = ConvertFormat::Safetensors;
+  o.io_mode = s.io_mode;
+  o.engine = s.engine;
+  mark_first_submit();  // convert opens and reads in one call: its whole time is the window
+  (void)convert(input, output, o);
+  struct stat st {};
+  if (::stat(output.c_str(), &st) != 0) throw errno_error(errno, "stat " + output);
+  return static_cast<std::uint64_t>(st.st_size);
 }
 
 std::uint64_t stsw_verify(const std::string& path, const StswSettings& s) {

@@ -55,10 +55,19 @@ std::uint64_t stsw_write_at(const std::string& path, const BenchFile& file,
 std::uint64_t stsw_read_ranges(const std::string& path, std::span<std::byte> dst,
                                const StswSettings& s, unsigned fraction = 8);
 
-// StreamReader::open, then read_into of every tensor into dst (placed as `layout` says),
-// all in flight at once, CRC checked when verify_crc. Returns the tensor bytes read.
+// StreamReader::open, then read_into of every tensor in file order into dst (placed as
+// `layout` says), CRC checked when verify_crc: all in flight at once (in_flight 0), or at
+// most `in_flight` calls outstanding, the oldest waited for before the next starts (what a
+// model loader filling an arena tensor by tensor does). Returns the tensor bytes read.
 std::uint64_t stsw_read_into(const std::string& path, std::span<std::byte> dst, bool verify_crc,
-                             const StswSettings& s, DstLayout layout = DstLayout::Page);
+                             const StswSettings& s, DstLayout layout = DstLayout::Page,
+                             unsigned in_flight = 0);
+
+// stsw::convert of the safetensors file `input` into `output` (re-laid out, CRCs added,
+// durable), the whole call timed (it opens and reads in one call). Returns the output's
+// size, the bytes written (as stsw_write).
+std::uint64_t stsw_convert(const std::string& input, const std::string& output,
+                           const StswSettings& s);
 
 // Like stsw_read_into into freshly mapped, never touched memory (the page faults are
 // part of the measurement): what a loader allocating new tensors pays.

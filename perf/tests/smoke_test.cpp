@@ -57,7 +57,7 @@ std::uint64_t expected_bytes(const std::string& id, std::uint64_t file_size,
                              std::uint64_t data_size) {
   if (id == "stsw-write" || id.rfind("engine-read", 0) == 0) return file_size;
   if (id.rfind("stsw-read", 0) == 0 || id.rfind("mmap-read", 0) == 0 ||
-      id.rfind("pread-read", 0) == 0 || id == "stsw-verify") {
+      id.rfind("pread-read", 0) == 0 || id.rfind("stsw-load", 0) == 0 || id == "stsw-verify") {
     return data_size;
   }
   if (id == "stsw-roundtrip") return file_size + data_size;
@@ -122,10 +122,12 @@ TEST_F(Smoke, QuickRunCoversEveryWorkloadAndBaseline) {
     }
   }
   for (const char* id :
-       {"stsw-write", "stsw-write-nocrc", "engine-write", "naive-write", "stsw-read",
-        "stsw-read-nocrc", "stsw-read-congruent", "stsw-read-fresh", "engine-read",
-        "engine-read-crc", "mmap-read", "pread-read", "stsw-read-warm", "engine-read-warm",
-        "mmap-read-warm", "pread-read-warm", "stsw-verify", "stsw-roundtrip", "naive-roundtrip"}) {
+       {"stsw-write",     "stsw-write-nocrc",      "engine-write",        "naive-write",
+        "stsw-read",      "stsw-read-nocrc",       "stsw-read-congruent", "stsw-read-fresh",
+        "engine-read",    "engine-read-crc",       "mmap-read",           "pread-read",
+        "stsw-read-warm", "engine-read-warm",      "mmap-read-warm",      "pread-read-warm",
+        "stsw-verify",    "stsw-roundtrip",        "naive-roundtrip",     "stsw-load-1",
+        "stsw-load-2",    "stsw-load-2-congruent", "stsw-convert"}) {
     EXPECT_EQ(ids.count(id), 1U) << id;
   }
   if (have_fio()) {
