@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdint>
@@ -112,6 +113,7 @@ BufferPool::BufferPool(std::size_t buffer_size, unsigned count, unsigned max_cou
     free_.push_back(static_cast<int>(count - 1 - i));  // hand out index 0 first
   }
   extra_.assign(max_count_ - count_, nullptr);
+  transfer_lease_.assign(max_count_, false);
   ASAN_POISON_MEMORY_REGION(base_, total);
 }
 
@@ -136,6 +138,11 @@ unsigned BufferPool::free_count() const noexcept {
 std::byte* BufferPool::address(int slot) const noexcept {
   const auto u = static_cast<unsigned>(slot);
   return u < count_ ? base_ + std::size_t{u} * size_ : extra_[u - count_];
+}
+
+void BufferPool::mark_transfer_locked(int slot) noexcept {
+  transfer_lease_[static_cast<unsigned>(slot)] = true;
+  ++transfer_leases_;
 }
 
 StagingBuffer BufferPool::lease(int slot) noexcept {
@@ -213,26 +220,41 @@ BufferPool::Wait BufferPool::acquire_or_wait(BufferWaiter* waiter, StagingBuffer
   {
     std::lock_guard lock(mu_);
     if (closed_) return Wait::Closed;
-    // Queued waiters go first, so that a stream of try-first callers cannot starve them.
-    if (waiters_.empty()) slot = take_locked();
+    // Queued waiters go first, so that a stream of try-first callers cannot starve them;
+    // transfers that chose to wait rather than grow (see header) do not hold back a
+    // blocking caller, which grows the pool as it did before they queued.
+    if (waiter->blocking()) {
+      if (blocking_waiters_ == 0) slot = take_locked();
+    } else if (waiters_.empty() && (transfer_leases_ == 0 || !free_.empty())) {
+      slot = take_locked();
+    }
     if (slot < 0) {
       if (waiter->blocking() && !(busy_ && busy_())) {
         // At the cap with nothing in flight: no buffer will come back by itself.
         throw_exhausted(max_count_, size_);
       }
       waiters_.push_back(waiter);
+      if (waiter->blocking()) ++blocking_waiters_;
       return Wait::Queued;
     }
+    if (!waiter->blocking()) mark_transfer_locked(slot);
   }
   out = lease(slot);
   return Wait::Got;
+}
+
+BufferWaiter* BufferPool::pop_waiter_locked(std::deque<BufferWaiter*>::iterator it) noexcept {
+  BufferWaiter* w = *it;
+  waiters_.erase(it);
+  if (w->blocking()) --blocking_waiters_;
+  return w;
 }
 
 bool BufferPool::cancel_wait(BufferWaiter* waiter) noexcept {
   std::lock_guard lock(mu_);
   auto it = std::find(waiters_.begin(), waiters_.end(), waiter);
   if (it == waiters_.end()) return false;
-  waiters_.erase(it);
+  (void)pop_waiter_locked(it);
   return true;
 }
 
@@ -242,6 +264,7 @@ void BufferPool::close() noexcept {
     std::lock_guard lock(mu_);
     closed_ = true;
     waiters.swap(waiters_);
+    blocking_waiters_ = 0;
   }
   for (BufferWaiter* w : waiters) w->on_buffer(StagingBuffer{});
 }
@@ -253,6 +276,7 @@ std::deque<BufferWaiter*> BufferPool::starving_locked() {
     if ((*it)->blocking()) {
       out.push_back(*it);
       it = waiters_.erase(it);
+      --blocking_waiters_;
     } else {
       ++it;
     }
@@ -283,13 +307,21 @@ int BufferPool::index_of(const void* p, std::size_t len) const noexcept {
 }
 
 void BufferPool::release(int slot) noexcept {
-  BufferWaiter* next = nullptr;
+  // At most two: the released buffer's next owner and one transfer the pool grows for
+  // (after which a transfer lease is out again).
+  std::array<std::pair<BufferWaiter*, int>, 2> serve{};
+  std::size_t served = 0;
   std::byte* unmap = nullptr;
   {
     std::lock_guard lock(mu_);
+    if (transfer_lease_[static_cast<unsigned>(slot)]) {
+      transfer_lease_[static_cast<unsigned>(slot)] = false;
+      --transfer_leases_;
+    }
     if (!closed_ && !waiters_.empty()) {
-      next = waiters_.front();
-      waiters_.pop_front();
+      BufferWaiter* next = pop_waiter_locked(waiters_.begin());
+      if (!next->blocking()) mark_transfer_locked(slot);
+      serve[served++] = {next, slot};
     } else if (static_cast<unsigned>(slot) < count_) {
       ASAN_POISON_MEMORY_REGION(base_ + static_cast<std::size_t>(slot) * size_, size_);
       free_.push_back(slot);
@@ -298,8 +330,20 @@ void BufferPool::release(int slot) noexcept {
       unmap = std::exchange(extra_[static_cast<unsigned>(slot) - count_], nullptr);
       --extra_live_;
     }
+    // The buffer went to a blocking caller and no transfer lease is left to come back: a
+    // transfer that chose to wait would wait on holders only, so it grows the pool now.
+    if (!closed_ && transfer_leases_ == 0) {
+      auto it = std::find_if(waiters_.begin(), waiters_.end(),
+                             [](BufferWaiter* w) { return !w->blocking(); });
+      const int grown = it == waiters_.end() ? -1 : take_locked();
+      if (grown >= 0) {
+        BufferWaiter* w = pop_waiter_locked(it);
+        mark_transfer_locked(grown);
+        serve[served++] = {w, grown};
+      }
+    }
   }
-  if (next != nullptr) next->on_buffer(lease(slot));
+  for (std::size_t i = 0; i < served; ++i) serve[i].first->on_buffer(lease(serve[i].second));
   if (unmap != nullptr) ::munmap(unmap, size_);
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine_test_util.hpp"
+#include "io/buffer_pool.hpp"
 
 namespace stsw::test {
 namespace {
@@ -117,6 +118,53 @@ TEST_P(PoolGrowth, AtTheCapABlockingAcquireWaitsForInFlightIo) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, PoolGrowth,
                          ::testing::Values(BackendKind::Uring, BackendKind::Threads), backend_name);
+
+// Issue 21: a transfer (an asynchronous waiter) whose lease will come back waits for it
+// instead of mapping a fresh extra buffer per piece (page faults, and peak RSS up to the cap
+// when a loader requested every tensor at once); a blocking caller still grows the pool
+// past such waiting transfers.
+struct TestWaiter final : detail::BufferWaiter {
+  StagingBuffer got;
+  int calls = 0;
+  void on_buffer(StagingBuffer b) noexcept override {
+    got = std::move(b);
+    ++calls;
+  }
+};
+
+TEST(BufferPool, TransfersWaitForTransferLeasesInsteadOfGrowing) {
+  detail::BufferPool pool(4096, 1, 4);
+  TestWaiter a, b, c;
+  StagingBuffer la;
+  ASSERT_EQ(pool.acquire_or_wait(&a, la), detail::BufferPool::Wait::Got);
+  EXPECT_GE(la.index(), 0);
+  StagingBuffer lb;
+  // a's buffer comes back on its own: b waits for it rather than growing the pool.
+  EXPECT_EQ(pool.acquire_or_wait(&b, lb), detail::BufferPool::Wait::Queued);
+  EXPECT_EQ(pool.total(), 1U);
+  // A holder is not queued behind b: it grows the pool at once.
+  StagingBuffer h = pool.acquire();
+  EXPECT_EQ(h.index(), -1);
+  EXPECT_EQ(pool.total(), 2U);
+  la.reset();  // a's buffer goes to b
+  EXPECT_EQ(b.calls, 1);
+  EXPECT_TRUE(static_cast<bool>(b.got));
+  // With no transfer lease out, a transfer grows the pool as before.
+  b.got.reset();
+  StagingBuffer lc;
+  StagingBuffer la2;
+  ASSERT_EQ(pool.acquire_or_wait(&a, la2), detail::BufferPool::Wait::Got);  // registered
+  la2.reset();
+  h.reset();
+  EXPECT_EQ(pool.total(), 1U);
+  StagingBuffer held = pool.acquire();  // a holder takes the registered buffer
+  ASSERT_EQ(pool.acquire_or_wait(&c, lc), detail::BufferPool::Wait::Got);
+  EXPECT_EQ(lc.index(), -1);
+  EXPECT_EQ(pool.total(), 2U);
+  lc.reset();
+  held.reset();
+  pool.close();
+}
 
 }  // namespace
 }  // namespace stsw::test
