@@ -105,7 +105,7 @@ std::uint64_t stsw_read_into_fresh(const std::string& path, bool verify_crc,
   const std::uint64_t size = dst_bytes_needed(data, r.size());
   // Fresh memory, not pre-faulted: the workload measures the faults too.
   const AlignedBuffer fresh(static_cast<std::size_t>(size));
-  return read_all_into(r, fresh.span(), DstLayout::Page);
+  return read_all_into(r, fresh.span(), DstLayout::Congruent);
 }
 
 std::uint64_t stsw_verify(const std::string& path, const StswSettings& s) {
