@@ -55,6 +55,7 @@ from .reader import StreamReader
 from .writer import check_metadata
 
 DEFAULT_MAX_SHARD_SIZE = 5_000_000_000  # the ecosystem's default
+ENGINE_RUN = 256 << 10  # load: runs this long are read by the engine, shorter ones mapped
 
 
 class Shard:
@@ -307,6 +308,7 @@ def load(state_dict: Mapping[str, object], path, *, process_group=None,
     ranges: List[Tuple[str, int, int, int]] = []  # (tensor, begin, end, crc) read as bytes
     local_error = None
     sizes: Dict[str, Tuple[int, Optional[int], str]] = {}
+    requests, spans, mapped = [], [], {}  # engine reads: (tensor, offset, dest), ranges
     try:
         with StreamReader(_checkpoint_path(path, True), verify_crc=False) as r:
             for name, target in state_dict.items():
@@ -321,27 +323,33 @@ def load(state_dict: Mapping[str, object], path, *, process_group=None,
                                 f"{dtype} {list(gshape)}")
                 sizes[name] = (m.nbytes, m.crc32, r.file_of(name))
                 dest = _dest_bytes(local, name)
-                src = r.get_slice(name)
                 if not isinstance(target, Shard) or target.is_row_block:
                     rows = m.shape[0] if m.shape else 1
                     row = m.nbytes // rows if rows else 0
                     begin = target.offsets[0] * row if isinstance(target, Shard) and m.shape else 0
-                    part = src[begin:begin + dest.nbytes]
-                    dest[:] = np.frombuffer(part, np.uint8)
-                    if verify:
-                        ranges.append((name, begin, begin + dest.nbytes, _stsw.crc32(part)))
+                    runs = [(begin, 0, dest.nbytes)]
                 else:
-                    # A block across dimensions: run by run from the mapping (only the
-                    # pages holding its elements are read), each run checksummed so that
-                    # the ranks' runs verify the tensor when together they tile it.
                     item = m.nbytes // max(1, int(np.prod(m.shape)))
                     starts, local_at, run = _block_runs(target, item, name)
-                    whole = np.frombuffer(src, np.uint8)
-                    for gb, lb in zip(starts.tolist(), local_at.tolist()):
-                        part = whole[gb:gb + run]
-                        dest[lb:lb + run] = part
-                        if verify:
-                            ranges.append((name, gb, gb + run, _stsw.crc32(part)))
+                    runs = [(gb, lb, run) for gb, lb in zip(starts.tolist(), local_at.tolist())]
+                for gb, lb, n in runs:
+                    if n >= ENGINE_RUN:  # through the engine (O_DIRECT), all at once below
+                        requests.append((name, gb, dest[lb:lb + n]))
+                        spans.append((name, gb, gb + n))
+                        continue
+                    # Short runs (the rows of a narrow column block): copied from the mapping,
+                    # touching only the pages that hold them.
+                    if name not in mapped:
+                        mapped[name] = np.frombuffer(r.get_slice(name), np.uint8)
+                    part = mapped[name][gb:gb + n]
+                    dest[lb:lb + n] = part
+                    if verify:
+                        ranges.append((name, gb, gb + n, _stsw.crc32(part)))
+            mapped.clear()
+        if requests:
+            crcs = _stsw.dist_read_ranges(_checkpoint_path(path, True), requests, bool(verify))
+            if verify:
+                ranges += [(n, b, e, c) for (n, b, e), c in zip(spans, crcs)]
     except Exception as e:
         local_error = _as_error(e)
     # Everyone learns every failure and checks every tiled tensor.

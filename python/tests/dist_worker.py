@@ -222,6 +222,7 @@ def column_blocks(part: int, parts: int, f=None):
 
 
 def columns(rank: int, world: int, root: str):
+    sd.ENGINE_RUN = 16  # qkv's short column runs mapped, the cube's runs and rows by the engine
     f = full()
     f["cube"] = torch.arange(2 * 4 * COLS, dtype=torch.float32).reshape(2, 4, COLS)
     e = os.path.join(root, "e")

@@ -127,6 +127,27 @@ def test_one_process_column_block_must_tile(tmp_path):
     assert torch.equal(stsw.load(str(tmp_path / "model.safetensors"))["emb"], emb)
 
 
+def test_one_process_loads_through_the_engine_verify_every_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(sd, "ENGINE_RUN", 1)  # every run read by the engine (read_batch)
+    w = torch.arange(64, dtype=torch.float32).reshape(16, 4)
+    sd.save({"w": w}, tmp_path, durable=False)
+    got = {"w": torch.zeros(16, 4)}
+    sd.load(got, tmp_path)
+    assert torch.equal(got["w"], w)
+    got = {"w": sd.Shard(torch.zeros(16, 2), (16, 4), (0, 2))}
+    sd.load(got, tmp_path)
+    assert torch.equal(got["w"].local_tensor, w[:, 2:])
+    f = tmp_path / "model.safetensors"
+    with stsw.StreamReader(str(f)) as r:
+        at = r.file_offset("w") + 4 * 4 * 15  # row 15
+    data = bytearray(f.read_bytes())
+    data[at] ^= 0x40
+    f.write_bytes(bytes(data))
+    with pytest.raises(stsw.Error) as e:
+        sd.load({"w": torch.zeros(16, 4)}, tmp_path)
+    assert e.value.kind == "CrcMismatch" and "'w'" in str(e.value)
+
+
 def test_block_runs_of_column_and_3d_blocks():
     from stsw.distributed import _block_runs
 
