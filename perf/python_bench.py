@@ -14,7 +14,9 @@ Cold: the file is evicted from the page cache before the read (drop_caches when 
 else fdatasync + posix_fadvise(DONTNEED)), and the resident fraction is checked. "RSS
 beyond tensors" is the child's peak anonymous RSS (RssAnon sampled every ms) minus its
 value before the operation, minus the tensor bytes the operation returns (load) or already
-held (dump: 0); "HWM" is the same from VmHWM (which also counts library pages). The
+held (dump: 0); "HWM" is the same from VmHWM (which also counts library pages). "CPU
+s/GB": user + system seconds of the whole process (engine threads included) per GB; on a
+busy machine a row whose CPU cost is high (page faults) stretches more than the others. The
 engine starts before the timer (as stsw-bench makes its engine before its rows), but
 after the RSS baseline: its staging buffers count as RSS beyond the tensors.
 
@@ -90,6 +92,12 @@ class AnonPeak:
         self._stop.set()
         self._t.join()
         self.peak = max(self.peak, rss_anon())
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads (the engine's included)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def peak_rss() -> int:
@@ -186,6 +194,7 @@ def child(op: str, path: str, size: int) -> dict:
         if op.startswith("stsw") or op in ("dump", "to_torch"):
             stsw.backend()
         result["engine_start"] = time.perf_counter() - t0
+        c0 = cpu_seconds()
         t0 = time.perf_counter()
         if op == "dump":
             stsw.dump(state, path)
@@ -202,13 +211,14 @@ def child(op: str, path: str, size: int) -> dict:
         else:
             raise SystemExit(f"unknown op {op}")
         seconds = time.perf_counter() - t0
+        cpu = cpu_seconds() - c0
     if state is not None:
         nbytes = sum(t.numel() * t.element_size() for t in state.values())
         returned = 0  # dump: the state dict was held before the baseline
     else:
         nbytes = sum(t.numel() * t.element_size() for t in out.values())
         returned = nbytes
-    result.update(seconds=seconds, bytes=nbytes,
+    result.update(seconds=seconds, bytes=nbytes, cpu_s_per_gb=cpu / (nbytes / 1e9),
                   rss_beyond=max(0, mem.peak - anon0 - returned),
                   hwm_beyond=max(0, peak_rss() - base - returned), backend=stsw.backend())
     return result
@@ -294,13 +304,14 @@ def main() -> int:
 
     print(f"python stsw benchmark: {args.size / 2**30:.2f} GiB of float32 torch tensors, "
           f"backend {results['stsw.dump'].get('backend')}, dir {args.dir or tempfile.gettempdir()}")
-    print(f"{'row':50} {'GB/s':>7} {'seconds':>8} {'RSS beyond tensors':>19} {'(HWM)':>10}")
+    print(f"{'row':50} {'GB/s':>7} {'seconds':>8} {'RSS beyond tensors':>19} {'(HWM)':>10} "
+          f"{'CPU s/GB':>9}")
     for name, r in results.items():
         cold = ""
         if "resident_before" in r:
             cold = "" if 0 <= r["resident_before"] <= 0.01 else f"  (not cold: {r['resident_before']:.0%} cached)"
         print(f"{name:50} {gbps(r):7.2f} {r['seconds']:8.2f} {r['rss_beyond'] / 1e6:16.1f} MB "
-              f"{r['hwm_beyond'] / 1e6:7.1f} MB{cold}")
+              f"{r['hwm_beyond'] / 1e6:7.1f} MB {r['cpu_s_per_gb']:9.2f}{cold}")
     dump_g = gbps(results["stsw.dump"])
     load_g = gbps(results["stsw.load (cold)"])
     tt_g = gbps(results["StreamReader.to_torch (cold)"])
@@ -309,8 +320,11 @@ def main() -> int:
         cpp = {}
     else:
         for row in cpp.values():
+            cpu = row.get("cpu_s_per_gb") or {}
+            cpu = cpu.get("median") if isinstance(cpu, dict) else cpu
             print(f"C++ {row.get('label') or row.get('id'):46} {row['gbps']['median']:7.2f} "
-                  f"{row['seconds']['median']:8.2f} {row['peak_rss_growth']['median'] / 1e6:16.1f} MB")
+                  f"{row['seconds']['median']:8.2f} {row['peak_rss_growth']['median'] / 1e6:16.1f} MB "
+                  f"{'':10} {cpu if cpu is not None else float('nan'):9.2f}")
 
     print("ratios (same run; on a busy machine the disk and the page faults vary 2-3x):")
 
