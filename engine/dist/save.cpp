@@ -22,6 +22,10 @@ namespace {
 // Bytes per engine write request: large enough to keep the queue busy, small enough that a
 // piece of several GiB is spread over the engine's workers.
 constexpr std::uint64_t kWriteRequest = 64ULL << 20;
+// Pieces with fewer bytes than this in whole disk blocks (the rows of a narrow column
+// block) are written through the page cache: a staging buffer per few KiB would cost more
+// than the copy into the page cache.
+constexpr std::uint64_t kDirectMin = 1ULL << 20;
 
 // Waits for every future, keeping the first exception; the buffers the requests read must
 // stay valid until this returns.
@@ -59,7 +63,7 @@ std::uint32_t write_piece(Engine& engine, const File& f, std::uint64_t at,
   };
   const std::uint64_t a = f.direct() ? f.alignment() : 1;
   const std::uint64_t head = (a - at % a) % a;
-  if (a <= 1 || d.size() < head + a) {
+  if (a <= 1 || d.size() < head + std::max(a, kDirectMin)) {
     plain(0, d.size());
     return crc.value();
   }

@@ -103,7 +103,7 @@ class DistBlocks : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 TEST_P(DistBlocks, RowBlocksMeetingInsideDiskBlocks) {
   const auto [world, congruent] = GetParam();
   TempDir dir;
-  const std::uint64_t rows = 997, row = 4099;  // ~4 MB, boundaries at odd offsets
+  const std::uint64_t rows = 1999, row = 4099;  // ~8 MB: >= 2 MB a rank, odd boundaries
   Split s(world, {rows, row}, [&, w = world](int r) { return rows_of(r, w, rows, row); });
   s.check(s.save(dir.file("model.safetensors"), congruent));
 }
