@@ -309,7 +309,8 @@ def main() -> int:
     for name, r in results.items():
         cold = ""
         if "resident_before" in r:
-            cold = "" if 0 <= r["resident_before"] <= 0.01 else f"  (not cold: {r['resident_before']:.0%} cached)"
+            left = r["resident_before"]
+            cold = "" if 0 <= left <= 0.01 else f"  (not cold: {left:.0%} cached)"
         print(f"{name:50} {gbps(r):7.2f} {r['seconds']:8.2f} {r['rss_beyond'] / 1e6:16.1f} MB "
               f"{r['hwm_beyond'] / 1e6:7.1f} MB {r['cpu_s_per_gb']:9.2f}{cold}")
     dump_g = gbps(results["stsw.dump"])
@@ -323,7 +324,8 @@ def main() -> int:
             cpu = row.get("cpu_s_per_gb") or {}
             cpu = cpu.get("median") if isinstance(cpu, dict) else cpu
             print(f"C++ {row.get('label') or row.get('id'):46} {row['gbps']['median']:7.2f} "
-                  f"{row['seconds']['median']:8.2f} {row['peak_rss_growth']['median'] / 1e6:16.1f} MB "
+                  f"{row['seconds']['median']:8.2f} "
+                  f"{row['peak_rss_growth']['median'] / 1e6:16.1f} MB "
                   f"{'':10} {cpu if cpu is not None else float('nan'):9.2f}")
 
     print("ratios (same run; on a busy machine the disk and the page faults vary 2-3x):")
