@@ -13,8 +13,8 @@ of 8 tensors plus a small replicated one):
                 where possible)
 Every process starts its stsw engine before the timed region (a training job saves many
 times from one process). Per method: wall seconds (slowest rank, barrier to barrier), GB/s,
-CPU seconds per GB (sum over ranks), peak RSS per rank (max). Prints one table; the ratio column compares with the
-one-process dump rate (the target: stsw-dist >= 0.8x).
+CPU seconds per GB (sum over ranks), peak RSS per rank (max). Prints one table; the ratio
+column compares with the one-process dump rate (the target: stsw-dist >= 0.8x).
 """
 
 from __future__ import annotations
