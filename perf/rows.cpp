@@ -228,7 +228,8 @@ void add_read_rows(const RunContext& c, std::vector<RowSpec>& rows, bool cold) {
                     wrap(read_into(true, DstLayout::Congruent))});
   }
   if (cold && cfg.fresh_memory) {
-    rows.push_back({g, "stsw-read-fresh", "stsw read_into fresh memory, crc", "stsw", wrap([&c, p] {
+    rows.push_back({g, "stsw-read-fresh", "stsw read_into fresh memory, crc (congruent dst)",
+                    "stsw", wrap([&c, p] {
                       return measure_in_process(
                           [&] { return stsw_read_into_fresh(p, true, c.stsw); });
                     })});

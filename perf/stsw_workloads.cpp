@@ -122,7 +122,7 @@ std::uint64_t stsw_read_into_fresh(const std::string& path, bool verify_crc,
   // Fresh memory, not pre-faulted: the workload measures the faults too.
   const AlignedBuffer fresh(static_cast<std::size_t>(size));
   mark_first_submit();
-  return read_all_into(r, fresh.span(), DstLayout::Page);
+  return read_all_into(r, fresh.span(), DstLayout::Congruent);
 }
 
 std::uint64_t stsw_convert(const std::string& input, const std::string& output,

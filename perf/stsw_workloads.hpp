@@ -70,7 +70,9 @@ std::uint64_t stsw_convert(const std::string& input, const std::string& output,
                            const StswSettings& s);
 
 // Like stsw_read_into into freshly mapped, never touched memory (the page faults are
-// part of the measurement): what a loader allocating new tensors pays.
+// part of the measurement): what a loader allocating new tensors pays. Each tensor is
+// placed congruent with its file offset (DstLayout::Congruent), as stsw.load places the
+// tensors it allocates, so that the comparison differs in the memory only.
 std::uint64_t stsw_read_into_fresh(const std::string& path, bool verify_crc, const StswSettings& s);
 
 // StreamReader::open + verify(); throws Error(CrcMismatch) when the report did not pass.

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cstring>
 #include <future>
 #include <map>
 #include <set>
@@ -21,6 +22,10 @@ namespace {
 // Bytes per engine write request: large enough to keep the queue busy, small enough that a
 // piece of several GiB is spread over the engine's workers.
 constexpr std::uint64_t kWriteRequest = 64ULL << 20;
+// Pieces with fewer bytes than this in whole disk blocks (the rows of a narrow column
+// block) are written through the page cache: a staging buffer per few KiB would cost more
+// than the copy into the page cache.
+constexpr std::uint64_t kDirectMin = 1ULL << 20;
 
 // Waits for every future, keeping the first exception; the buffers the requests read must
 // stay valid until this returns.
@@ -35,6 +40,51 @@ void wait_all(std::vector<std::future<void>>& pending) {
   }
   pending.clear();
   if (first) std::rethrow_exception(first);
+}
+
+// Queues the writes of one piece (`d` at `at` in `f`) and returns its CRC-32, computed on
+// this thread while the engine writes. `f` is O_DIRECT where the file system allows it:
+// the blocks wholly inside the piece go direct (from `d` itself when its address is
+// congruent with the file offset, else copied into staging buffers together with the
+// CRC); the head and tail that share a block with a neighbour (another rank's piece or
+// the header) go through the page cache (the engine sends unaligned requests through the
+// buffered descriptor), so no two writers ever write the same block directly. Direct
+// writes keep the ranks' data out of the page cache: buffered writes of fresh page-cache
+// pages cost several times the direct rate here (PERF_NOTES.md, "Disk" and "Memory").
+std::uint32_t write_piece(Engine& engine, const File& f, std::uint64_t at,
+                          std::span<const std::byte> d, std::vector<std::future<void>>& pending) {
+  Crc32 crc;
+  auto plain = [&](std::uint64_t from, std::uint64_t to) {
+    for (std::uint64_t o = from; o < to; o += kWriteRequest) {
+      const auto part = d.subspan(o, std::min<std::uint64_t>(kWriteRequest, to - o));
+      pending.push_back(engine.write(f, at + o, part));
+      crc.update(part);
+    }
+  };
+  const std::uint64_t a = f.direct() ? f.alignment() : 1;
+  const std::uint64_t head = (a - at % a) % a;
+  if (a <= 1 || d.size() < head + std::max(a, kDirectMin)) {
+    plain(0, d.size());
+    return crc.value();
+  }
+  const std::uint64_t body_end = head + (d.size() - head) / a * a;
+  plain(0, head);
+  if (reinterpret_cast<std::uintptr_t>(d.data() + head) % a == 0) {
+    plain(head, body_end);
+  } else {
+    for (std::uint64_t o = head; o < body_end;) {
+      StagingBuffer b = engine.acquire_buffer();
+      const std::size_t n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(b.capacity(), body_end - o));
+      const auto src = d.subspan(o, n);
+      std::memcpy(b.data().data(), src.data(), n);
+      crc.update(src);
+      pending.push_back(engine.write(f, at + o, std::move(b), n));
+      o += n;
+    }
+  }
+  plain(body_end, d.size());
+  return crc.value();
 }
 
 }  // namespace
@@ -74,18 +124,16 @@ RankReport write_rank(const SavePlan& plan, int rank, const std::vector<std::str
         auto it = files.find(w.shard);
         if (it == files.end()) {
           it = files
-                   .emplace(w.shard, File::open(temp_files[w.shard], O_RDWR | O_CLOEXEC, 0,
-                                                IoMode::Buffered))
+                   .emplace(w.shard,
+                            File::open(temp_files[w.shard], O_RDWR | O_CLOEXEC, 0, IoMode::Auto))
                    .first;
         }
-        for (std::uint64_t at = 0; at < d.size(); at += kWriteRequest) {
-          const std::size_t n =
-              static_cast<std::size_t>(std::min<std::uint64_t>(kWriteRequest, d.size() - at));
-          pending.push_back(engine->write(it->second, w.file_offset + at, d.subspan(at, n)));
-        }
+        report.pieces.push_back(
+            {name, w.begin, w.end, write_piece(*engine, it->second, w.file_offset, d, pending)});
+      } else {
+        // A replica written by a lower rank: only its CRC, to compare.
+        report.pieces.push_back({name, w.begin, w.end, crc32(d)});
       }
-      // The CRC runs on this thread while the engine writes.
-      report.pieces.push_back({name, w.begin, w.end, crc32(d)});
     }
     wait_all(pending);
     if (durable) {

@@ -145,7 +145,10 @@ struct RankReport {
 
 // Step 4: writes this rank's pieces (`data[i]`: the bytes of decl.pieces[i], exactly
 // end - begin of them) into the coordinator's temporary files, computes their CRCs and,
-// when `durable`, fdatasyncs the files it wrote. Never throws: any failure (a missing
+// when `durable`, fdatasyncs the files it wrote. The blocks wholly inside a piece are
+// written O_DIRECT where the file system allows it (staged through the engine's buffers
+// when `data[i]` is not congruent with its file offset), the blocks shared with a
+// neighbouring piece or the header through the page cache. Never throws: any failure (a missing
 // file, a short buffer: LengthMismatch, I/O) is returned as ok == false. `engine`: null
 // for Engine::shared(). `data` must stay valid until it returns.
 [[nodiscard]] RankReport write_rank(const SavePlan& plan, int rank,

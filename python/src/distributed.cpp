@@ -15,6 +15,7 @@
 #include "stsw/crc32.hpp"
 #include "stsw/distributed.hpp"
 #include "stsw/error.hpp"
+#include "stsw/reader.hpp"
 
 namespace stsw::py {
 namespace {
@@ -155,6 +156,33 @@ std::optional<std::uint32_t> py_combine(const std::string& name, std::uint64_t n
   return dist::combine_pieces(name, nbytes, ps, ranks);
 }
 
+// requests: [(tensor, offset, writable buffer), ...]. Reads every range of the checkpoint
+// at `path` through the engine (StreamReader::read_batch: O_DIRECT, all in flight up to its
+// byte cap), then, when `crc`, returns the CRC-32 of each range (else zeros). The reader is
+// opened without CRC checks: the caller combines the ranges' CRCs across ranks.
+std::vector<std::uint32_t> py_read_ranges(const std::string& path, const pyb::list& requests,
+                                          bool crc) {
+  std::vector<BufferGuard> guards;
+  std::vector<ReadRequest> reqs;
+  guards.reserve(requests.size());
+  reqs.reserve(requests.size());
+  for (auto q : requests) {
+    auto t = pyb::reinterpret_borrow<pyb::tuple>(q);
+    guards.emplace_back(t[2], /*writable=*/true);
+    reqs.push_back({t[0].cast<std::string>(), t[1].cast<std::uint64_t>(), guards.back().bytes()});
+  }
+  std::vector<std::uint32_t> crcs(reqs.size(), 0);
+  pyb::gil_scoped_release nogil;
+  ReaderOptions o;
+  o.verify_crc = false;
+  const StreamReader r = StreamReader::open(path, o);
+  r.read_batch(reqs).get();
+  if (crc) {
+    for (std::size_t i = 0; i < reqs.size(); ++i) crcs[i] = stsw::crc32(reqs[i].dst);
+  }
+  return crcs;
+}
+
 }  // namespace
 
 void bind_distributed(pyb::module_& m) {
@@ -171,6 +199,8 @@ void bind_distributed(pyb::module_& m) {
       .def("temp_files", &PyCoordinator::temp_files)
       .def("commit", &PyCoordinator::commit, pyb::arg("reports"))
       .def("abandon", &PyCoordinator::abandon);
+  m.def("dist_read_ranges", &py_read_ranges, pyb::arg("path"), pyb::arg("requests"),
+        pyb::arg("crc"));
   // pieces: [(rank, begin, end, crc), ...]
   m.def("dist_combine", &py_combine, pyb::arg("name"), pyb::arg("nbytes"), pyb::arg("pieces"));
   m.def(

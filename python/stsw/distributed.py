@@ -9,8 +9,11 @@ consolidated checkpoint; verified loads at any world size. Design: docs/distribu
 ``save(state_dict, path)``: each rank passes the tensors it holds: whole tensors (a tensor
 held whole by several ranks is replicated: written once, by the lowest rank, and every
 replica's CRC-32 compared: a diverged replica fails the save with CrcMismatch naming the
-tensor and the ranks) and :class:`Shard` s, row blocks (split along dimension 0) of a
-tensor; the ranks' blocks must tile every tensor exactly. The result at ``path`` (a
+tensor and the ranks) and :class:`Shard` s, blocks of a tensor (row blocks, column blocks,
+any block of consecutive indices per dimension); the ranks' blocks must tile every tensor
+exactly. A row block is one byte range of the file; another block is one range per run
+of contiguous elements (a column block of a [R, C] tensor: R ranges), each written and
+checksummed on its own (the per-tensor CRC is combined from all of them). The result at ``path`` (a
 directory; or a file name ending in ".safetensors") is the Hugging Face layout:
 ``model.safetensors``, or ``model-0000i-of-0000N.safetensors`` plus
 ``model.safetensors.index.json`` when the tensors hold more than ``max_shard_size`` bytes;
@@ -26,10 +29,10 @@ and raises on every rank that is still alive.
 
 ``load(state_dict, path)`` fills the tensors of ``state_dict`` in place (whole tensors, or
 Shards of any block layout), reading only the bytes each needs through a read-only
-mapping. Verification: a whole tensor read is checked against its crc32; row blocks (one
-contiguous byte range each) are checked by combining the CRCs of the ranges all ranks read
-(crc32_combine) when together they tile the tensor; otherwise (a tensor only partly
-loaded, or blocks split along another dimension) those bytes are not checked. A mismatch
+mapping. Verification: a whole tensor read is checked against its crc32; blocks (row
+blocks: one byte range; other blocks: one range per run) are checked by combining the
+CRCs of the ranges all ranks read (crc32_combine) when together they tile the tensor;
+otherwise (a tensor only partly loaded) those bytes are not checked. A mismatch
 raises CrcMismatch naming the tensor on every rank.
 
 Without an initialised process group (or with ``process_group=None`` outside
@@ -39,25 +42,29 @@ fills it.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from concurrent.futures import Future
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _stsw
-from ._dtypes import dtype_of_torch, error, is_torch, source_of, torch_bytes
+from ._dtypes import PACKED, dtype_of_torch, error, is_torch, source_of, torch_bytes
 from ._errors import Error
 from .reader import StreamReader
 from .writer import check_metadata
 
 DEFAULT_MAX_SHARD_SIZE = 5_000_000_000  # the ecosystem's default
+ENGINE_RUN = 256 << 10  # load: runs this long are read by the engine, shorter ones mapped
 
 
 class Shard:
     """A block of a larger tensor held by this rank: ``local_tensor`` holds the elements
     ``[offsets[d], offsets[d] + local_tensor.shape[d])`` of each dimension ``d`` of a
-    tensor of ``global_shape``. ``save`` accepts row blocks (every offset but the first
-    0, full trailing dimensions); ``load`` fills blocks of any layout."""
+    tensor of ``global_shape``. ``save`` and ``load`` accept blocks of any layout: row
+    blocks (split along dimension 0) are one byte range of the tensor, other blocks (a
+    column split of a 2-D tensor, ...) one byte range per run of contiguous elements (for
+    a column block: one per row), which the ranks write and checksum piece by piece."""
 
     __slots__ = ("local_tensor", "global_shape", "offsets")
 
@@ -152,6 +159,39 @@ def _checkpoint_path(path, for_load: bool) -> str:
     return os.path.join(p, "model.safetensors")
 
 
+def _block_runs(shard: Shard, item: int, name: str):
+    """The contiguous byte runs of `shard`'s block in the tensor's row-major bytes:
+    (global begins, local begins, run length), begins as NumPy int64 arrays. The run spans
+    the innermost dimension the block does not cover whole, and every dimension inside it;
+    a row block is one run."""
+    import numpy as np
+
+    g, o = shard.global_shape, shard.offsets
+    n = tuple(int(d) for d in shard.local_tensor.shape)
+    if any(d == 0 for d in n):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
+    k = len(g) - 1
+    while k > 0 and n[k] == g[k]:
+        k -= 1
+    inner = int(np.prod(g[k + 1:], dtype=np.int64)) if k + 1 < len(g) else 1
+    run = n[k] * inner * item if g else item
+    gstride = [int(np.prod(g[d + 1:], dtype=np.int64)) * item for d in range(len(g))]
+    starts = np.zeros(1, np.int64) + (o[k] * gstride[k] if g else 0)
+    for d in range(k - 1, -1, -1):  # the outer dimensions, innermost first
+        idx = (o[d] + np.arange(n[d], dtype=np.int64)) * gstride[d]
+        starts = (idx[:, None] + starts[None, :]).reshape(-1)
+    if run == 0 and starts.size:
+        raise error("InvalidArgument", f"tensor '{name}': an empty run in {shard!r}")
+    return starts, np.arange(starts.size, dtype=np.int64) * run, run
+
+
+def _flat_bytes(data):
+    """A flat uint8 view of a contiguous buffer from source_of (NumPy array or view)."""
+    import numpy as np
+
+    return np.asarray(data).reshape(-1).view(np.uint8)
+
+
 # ---- save -------------------------------------------------------------------------------
 def _declare(state_dict: Mapping[str, object]):
     """(declarations, buffers) of this rank: (name, dtype, global shape, begin, end)."""
@@ -162,10 +202,19 @@ def _declare(state_dict: Mapping[str, object]):
     for name, value in state_dict.items():
         if not isinstance(name, str):
             raise error("InvalidName", f"save: tensor names must be str, not {name!r}")
+        if isinstance(value, Shard) and not value.is_row_block:
+            dtype, shape, data = source_of(value.local_tensor, name)
+            if dtype in PACKED:
+                raise error("Unsupported", f"save: tensor '{name}': {value!r} splits a "
+                            f"sub-byte {dtype} tensor along a dimension other than 0")
+            flat = _flat_bytes(data)
+            count = max(1, int(math.prod(shape)))
+            starts, local, run = _block_runs(value, flat.nbytes // count, name)
+            for gb, lb in zip(starts.tolist(), local.tolist()):
+                decls.append((name, dtype, list(value.global_shape), gb, gb + run))
+                bufs.append(flat[lb:lb + run])
+            continue
         if isinstance(value, Shard):
-            if not value.is_row_block:
-                raise error("Unsupported", f"save: tensor '{name}': {value!r} is not a row "
-                            "block (split along dimension 0); save accepts row blocks only")
             dtype, shape, data = source_of(value.local_tensor, name)
             row = data.nbytes // shape[0] if shape and shape[0] else 0
             begin = value.offsets[0] * row if value.global_shape else 0
@@ -259,6 +308,7 @@ def load(state_dict: Mapping[str, object], path, *, process_group=None,
     ranges: List[Tuple[str, int, int, int]] = []  # (tensor, begin, end, crc) read as bytes
     local_error = None
     sizes: Dict[str, Tuple[int, Optional[int], str]] = {}
+    requests, spans, mapped = [], [], {}  # engine reads: (tensor, offset, dest), ranges
     try:
         with StreamReader(_checkpoint_path(path, True), verify_crc=False) as r:
             for name, target in state_dict.items():
@@ -273,23 +323,33 @@ def load(state_dict: Mapping[str, object], path, *, process_group=None,
                                 f"{dtype} {list(gshape)}")
                 sizes[name] = (m.nbytes, m.crc32, r.file_of(name))
                 dest = _dest_bytes(local, name)
-                src = r.get_slice(name)
                 if not isinstance(target, Shard) or target.is_row_block:
                     rows = m.shape[0] if m.shape else 1
                     row = m.nbytes // rows if rows else 0
                     begin = target.offsets[0] * row if isinstance(target, Shard) and m.shape else 0
-                    part = src[begin:begin + dest.nbytes]
-                    dest[:] = np.frombuffer(part, np.uint8)
-                    if verify:
-                        ranges.append((name, begin, begin + dest.nbytes, _stsw.crc32(part)))
+                    runs = [(begin, 0, dest.nbytes)]
                 else:
-                    # A block across dimensions: a strided copy from the mapping (only the
-                    # pages holding its elements are read); not checksummed.
                     item = m.nbytes // max(1, int(np.prod(m.shape)))
-                    whole = np.frombuffer(src, np.uint8).reshape(tuple(m.shape) + (item,))
-                    sl = tuple(slice(o, o + int(n)) for o, n in
-                               zip(target.offsets, local.shape))
-                    dest.reshape(tuple(int(n) for n in local.shape) + (item,))[...] = whole[sl]
+                    starts, local_at, run = _block_runs(target, item, name)
+                    runs = [(gb, lb, run) for gb, lb in zip(starts.tolist(), local_at.tolist())]
+                for gb, lb, n in runs:
+                    if n >= ENGINE_RUN:  # through the engine (O_DIRECT), all at once below
+                        requests.append((name, gb, dest[lb:lb + n]))
+                        spans.append((name, gb, gb + n))
+                        continue
+                    # Short runs (the rows of a narrow column block): copied from the mapping,
+                    # touching only the pages that hold them.
+                    if name not in mapped:
+                        mapped[name] = np.frombuffer(r.get_slice(name), np.uint8)
+                    part = mapped[name][gb:gb + n]
+                    dest[lb:lb + n] = part
+                    if verify:
+                        ranges.append((name, gb, gb + n, _stsw.crc32(part)))
+            mapped.clear()
+        if requests:
+            crcs = _stsw.dist_read_ranges(_checkpoint_path(path, True), requests, bool(verify))
+            if verify:
+                ranges += [(n, b, e, c) for (n, b, e), c in zip(spans, crcs)]
     except Exception as e:
         local_error = _as_error(e)
     # Everyone learns every failure and checks every tiled tensor.

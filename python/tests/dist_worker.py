@@ -7,6 +7,9 @@ passed (a failed check raises: exit 1). Scenarios:
   matrix  save at 4, 2 and 1 ranks (sub-groups), load each at another world size, compare;
           a diverged replica and a failing rank leave the previous checkpoint intact;
           a corrupted shard fails loads with CrcMismatch.
+  columns every rank saves column blocks of "qkv" [24, 8] and dimension-1 blocks of "cube"
+          [2, 4, 8]; a smaller sub-group loads them as column and as row blocks, every
+          rank loads them whole; a corrupted column shard fails with CrcMismatch.
   killed  rank 1 dies in the middle of writing its part; rank 0 must get an error and the
           previous checkpoint must stay in place (checked by the test afterwards).
 """
@@ -208,11 +211,60 @@ def killed(rank: int, world: int, root: str):
     raise AssertionError("save succeeded although rank 1 died")
 
 
+def column_blocks(part: int, parts: int, f=None):
+    f = f or full()
+    qkv, cube = f["emb"], f["cube"]
+    c, k = COLS // parts, 4 // parts
+    return {"qkv": sd.Shard(qkv[:, part * c:(part + 1) * c].contiguous(), (ROWS, COLS),
+                            (0, part * c)),
+            "cube": sd.Shard(cube[:, part * k:(part + 1) * k].contiguous(), (2, 4, COLS),
+                             (0, part * k, 0))}
+
+
+def columns(rank: int, world: int, root: str):
+    sd.ENGINE_RUN = 16  # qkv's short column runs mapped, the cube's runs and rows by the engine
+    f = full()
+    f["cube"] = torch.arange(2 * 4 * COLS, dtype=torch.float32).reshape(2, 4, COLS)
+    e = os.path.join(root, "e")
+    sd.save(column_blocks(rank, world, f), e)
+    # A smaller world: 2 of 4 ranks (or 1 of 2), as columns and as row blocks.
+    parts = world // 2
+    group = dist.new_group(list(range(parts)))
+    if rank < parts:
+        d = column_blocks(rank, parts, {"emb": torch.zeros(ROWS, COLS),
+                                        "cube": torch.zeros(2, 4, COLS)})
+        sd.load(d, e, process_group=group)
+        want = column_blocks(rank, parts, f)
+        for k in d:
+            assert torch.equal(d[k].local_tensor, want[k].local_tensor), f"{k} differs"
+        r0, n = rows_of(rank, parts)
+        d = {"qkv": sd.Shard(torch.zeros(n, COLS), (ROWS, COLS), (r0, 0))}
+        sd.load(d, e, process_group=group)
+        assert torch.equal(d["qkv"].local_tensor, f["emb"][r0:r0 + n]), "qkv rows differ"
+    d = {"qkv": torch.zeros(ROWS, COLS), "cube": torch.zeros(2, 4, COLS)}
+    sd.load(d, e)
+    assert torch.equal(d["qkv"], f["emb"]) and torch.equal(d["cube"], f["cube"])
+    dist.barrier()
+    if rank == 0:  # one flipped byte in qkv's last column block
+        path = os.path.join(e, "model.safetensors")
+        with stsw.StreamReader(path) as r:
+            at = r.file_offset("qkv") + r.meta("qkv").nbytes - 2
+        with open(path, "r+b") as fh:
+            fh.seek(at)
+            b = fh.read(1)
+            fh.seek(at)
+            fh.write(bytes([b[0] ^ 0x10]))
+    dist.barrier()
+    d = column_blocks(rank, world, {"emb": torch.zeros(ROWS, COLS),
+                                    "cube": torch.zeros(2, 4, COLS)})
+    expect_error("CrcMismatch", lambda: sd.load(d, e), "qkv")
+
+
 def main():
     scenario, rank, world, port, root = sys.argv[1], *map(int, sys.argv[2:5]), sys.argv[5]
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world, timeout=datetime.timedelta(seconds=30))
-    {"matrix": matrix, "killed": killed}[scenario](rank, world, root)
+    {"matrix": matrix, "killed": killed, "columns": columns}[scenario](rank, world, root)
     dist.barrier()
     dist.destroy_process_group()
 

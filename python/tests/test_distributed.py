@@ -110,11 +110,56 @@ def test_one_process_save_load_and_row_blocks(tmp_path):
     assert torch.equal(got["emb2"].local_tensor, emb[:, 2:])
 
 
-def test_one_process_column_block_save_is_refused(tmp_path):
-    emb = torch.zeros(4, 4)
-    with pytest.raises(stsw.Error) as e:
+@pytest.mark.parametrize("world", [2, 4])
+def test_column_blocks_save_and_load_at_another_world_size(tmp_path, world):
+    out = run_world("columns", world, tmp_path)
+    assert all(code == 0 for code, _ in out), "\n".join(
+        f"=== rank {r}: exit {code}\n{text}" for r, (code, text) in enumerate(out))
+
+
+def test_one_process_column_block_must_tile(tmp_path):
+    emb = torch.arange(16, dtype=torch.float32).reshape(4, 4)
+    with pytest.raises(stsw.Error) as e:  # columns 2.. of every row are missing
         sd.save({"emb": sd.Shard(emb[:, :2].contiguous(), (4, 4), (0, 0))}, tmp_path)
-    assert e.value.kind == "Unsupported"
+    assert e.value.kind == "InvalidArgument" and "no rank holds bytes [8, 16)" in str(e.value)
+    # A block covering every column is a row block; one covering everything is the tensor.
+    sd.save({"emb": sd.Shard(emb, (4, 4), (0, 0))}, tmp_path, durable=False)
+    assert torch.equal(stsw.load(str(tmp_path / "model.safetensors"))["emb"], emb)
+
+
+def test_one_process_loads_through_the_engine_verify_every_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(sd, "ENGINE_RUN", 1)  # every run read by the engine (read_batch)
+    w = torch.arange(64, dtype=torch.float32).reshape(16, 4)
+    sd.save({"w": w}, tmp_path, durable=False)
+    got = {"w": torch.zeros(16, 4)}
+    sd.load(got, tmp_path)
+    assert torch.equal(got["w"], w)
+    got = {"w": sd.Shard(torch.zeros(16, 2), (16, 4), (0, 2))}
+    sd.load(got, tmp_path)
+    assert torch.equal(got["w"].local_tensor, w[:, 2:])
+    f = tmp_path / "model.safetensors"
+    with stsw.StreamReader(str(f)) as r:
+        at = r.file_offset("w") + 4 * 4 * 15  # row 15
+    data = bytearray(f.read_bytes())
+    data[at] ^= 0x40
+    f.write_bytes(bytes(data))
+    with pytest.raises(stsw.Error) as e:
+        sd.load({"w": torch.zeros(16, 4)}, tmp_path)
+    assert e.value.kind == "CrcMismatch" and "'w'" in str(e.value)
+
+
+def test_block_runs_of_column_and_3d_blocks():
+    from stsw.distributed import _block_runs
+
+    s = sd.Shard(torch.zeros(3, 2), (3, 8), (0, 4))  # columns 4-5 of each row, float32
+    starts, local, run = _block_runs(s, 4, "t")
+    assert run == 8 and starts.tolist() == [16, 48, 80] and local.tolist() == [0, 8, 16]
+    s = sd.Shard(torch.zeros(2, 1, 8), (2, 4, 8), (0, 2, 0))  # dimension-1 block of a cube
+    starts, local, run = _block_runs(s, 4, "t")
+    assert run == 32 and starts.tolist() == [64, 192] and local.tolist() == [0, 32]
+    s = sd.Shard(torch.zeros(2, 8), (4, 8), (2, 0))  # a row block: one run
+    starts, local, run = _block_runs(s, 4, "t")
+    assert run == 64 and starts.tolist() == [64] and local.tolist() == [0]
 
 
 def test_one_process_corruption_is_caught_for_whole_and_tiled_reads(tmp_path):
