@@ -39,11 +39,22 @@ if(STSW_HAVE_CUDA OR STSW_BUILD_TESTS)
   stsw_target_options(stsw_device_pipeline)
 endif()
 
+# The CUDA runtime is linked statically by default (libcudart_static.a, CMake's
+# CUDA::cudart_static): the library, the Python extension and the tests then need only
+# the driver (libcuda.so, loaded at run time) and no libcudart.so of a matching version
+# on the loader's path; a torch process with its own libcudart shares the driver's
+# primary context, streams and device pointers with it.
+option(STSW_CUDA_STATIC_RUNTIME "Link the CUDA runtime statically into stsw_cuda" ON)
 if(STSW_HAVE_CUDA)
+  if(STSW_CUDA_STATIC_RUNTIME AND TARGET CUDA::cudart_static)
+    set(STSW_CUDART CUDA::cudart_static)
+  else()
+    set(STSW_CUDART CUDA::cudart)
+  endif()
   add_library(stsw_cuda STATIC $<TARGET_OBJECTS:stsw_device_pipeline>
     ${_stsw_dev}/cuda_copier.cpp ${_stsw_dev}/cuda_api.cpp)
   target_include_directories(stsw_cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/engine)
-  target_link_libraries(stsw_cuda PUBLIC stsw::stsw PRIVATE CUDA::cudart)
+  target_link_libraries(stsw_cuda PUBLIC stsw::stsw PRIVATE ${STSW_CUDART})
   set_target_properties(stsw_cuda PROPERTIES POSITION_INDEPENDENT_CODE ON EXPORT_NAME cuda)
   stsw_target_options(stsw_cuda)
   add_library(stsw::cuda ALIAS stsw_cuda)
