@@ -1,4 +1,5 @@
 // read_to_device: the host-to-device pipeline (see pipeline.hpp).
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <deque>
@@ -78,12 +79,20 @@ std::string crc_message(const Job& j, std::uint32_t got) {
 
 void read_to_device(const StreamReader& reader, std::span<const cuda::DeviceReadRequest> requests,
                     Copier& copier, const cuda::DeviceOptions& options) {
-  check_options(options);
+  check_options(options, &copier);
   const std::vector<Job> jobs = validate(reader, requests, options);
-  const std::size_t k = options.buffer_count;
   const std::uint64_t chunk = options.chunk_size;
-
-  Staging staging(copier, k, options.chunk_size + kPage);
+  // Pin no more than the call needs: a small tensor gets small buffers, and never more
+  // buffers than chunks (pinning costs about as much as copying the bytes once).
+  std::uint64_t chunks = 0;
+  std::uint64_t largest = 0;
+  for (const auto& j : jobs) {
+    chunks += (j.req->size + chunk - 1) / chunk;
+    largest = std::max(largest, j.req->size);
+  }
+  if (chunks == 0) return;
+  const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(options.buffer_count, chunks));
+  Staging staging(copier, k, static_cast<std::size_t>(std::min(chunk, largest)) + kPage);
   std::vector<bool> busy(k, false);  // a copy was recorded and not yet seen done
   std::vector<std::pair<std::size_t, std::uint64_t>> slot_chunk(k);  // job, offset
   auto where = [&](std::size_t job, std::uint64_t offset) {

@@ -11,7 +11,12 @@
 
 namespace stsw::device {
 
-void check_options(const cuda::DeviceOptions& options) {
+void check_options(const cuda::DeviceOptions& options, const Copier* copier) {
+  if (copier != nullptr && options.buffer_count > copier->slots()) {
+    throw Error(Errc::InvalidArgument, "device copy: " + std::to_string(options.buffer_count) +
+                                           " buffers but the copier has " +
+                                           std::to_string(copier->slots()) + " slots");
+  }
   if (options.chunk_size == 0) {
     throw Error(Errc::InvalidArgument, "device copy: chunk_size must be > 0");
   }
@@ -23,7 +28,7 @@ void check_options(const cuda::DeviceOptions& options) {
 
 void write_from_device(StreamWriter& writer, std::string_view name, const void* src,
                        std::uint64_t size, Copier& copier, const cuda::DeviceOptions& options) {
-  check_options(options);
+  check_options(options, &copier);
   if (size == 0) {
     writer.write_block(name, {}).get();
     return;
@@ -34,15 +39,16 @@ void write_from_device(StreamWriter& writer, std::string_view name, const void* 
                                            "': null device source for " + std::to_string(size) +
                                            " bytes");
   }
-  const std::size_t k = options.buffer_count;
   const std::uint64_t chunk = options.chunk_size;
   const std::uint64_t chunks = (size + chunk - 1) / chunk;
+  // No more pinned memory than the call needs (see device_read.cpp).
+  const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(options.buffer_count, chunks));
   auto length = [&](std::uint64_t i) {
     return static_cast<std::size_t>(std::min(chunk, size - i * chunk));
   };
   auto where = [&](std::uint64_t i) { return ChunkPlace{&writer.path(), &tensor, i * chunk}; };
 
-  Staging staging(copier, k, options.chunk_size);
+  Staging staging(copier, k, static_cast<std::size_t>(std::min(chunk, size)));
   std::vector<std::future<void>> writes(k);  // write_block of the buffer's last chunk
   auto enqueue = [&](std::uint64_t i) {
     const std::size_t s = i % k;

@@ -25,8 +25,9 @@
 
 namespace stsw::device {
 
-// Checks the options (InvalidArgument: chunk_size 0, buffer_count < 2).
-void check_options(const cuda::DeviceOptions& options);
+// Checks the options (InvalidArgument: chunk_size 0, buffer_count < 2, more buffers than
+// the copier's slots when a copier is given).
+void check_options(const cuda::DeviceOptions& options, const Copier* copier = nullptr);
 
 // The copier needs at least options.buffer_count slots.
 void read_to_device(const StreamReader& reader, std::span<const cuda::DeviceReadRequest> requests,

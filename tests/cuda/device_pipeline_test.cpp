@@ -114,6 +114,29 @@ TEST_P(DevicePipelineTest, RangesOfTensors) {
   EXPECT_EQ(b[0], tensors_[7].data[4096]);
 }
 
+// Fewer chunks than buffers: only as many buffers (and as little memory) as needed.
+TEST_P(DevicePipelineTest, SmallReadsUseFewerBuffers) {
+  const auto r = open();
+  for (const char* name : {"tiny", "odd", "scalar"}) {
+    const auto& m = r.meta(name);
+    std::vector<std::byte> dst(m.nbytes());
+    const std::vector<cuda::DeviceReadRequest> reqs{{name, 0, dst.size(), dst.data()}};
+    HostCopier copier(3, 1ms);
+    device::read_to_device(r, reqs, copier, small());
+    EXPECT_EQ(copier.source_changed(), 0u) << name;
+    EXPECT_EQ(copier.pinned_regions(), 0u) << name;
+    for (const auto& t : tensors_) {
+      if (t.name == name) {
+        EXPECT_EQ(dst, t.data) << name;
+      }
+    }
+  }
+  HostCopier copier(3);
+  device::read_to_device(r, std::vector<cuda::DeviceReadRequest>{{"empty", 0, 0, nullptr}}, copier,
+                         small());
+  EXPECT_EQ(copier.copies_done(), 0u);
+}
+
 TEST_P(DevicePipelineTest, CopyFailureMidPipelineNamesFileTensorOffsetAndLeaksNothing) {
   const auto r = open();
   std::vector<std::vector<std::byte>> out;

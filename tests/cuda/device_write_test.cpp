@@ -4,6 +4,7 @@
 // offset and leaves nothing pinned, and the aborted writer leaves no file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -79,6 +80,22 @@ TEST_P(DeviceWriteTest, CheckpointFromDeviceMemoryReadsBackWithCrcs) {
     r.read_into("b", got).get();
     EXPECT_EQ(got, b_);
   }
+}
+
+TEST_P(DeviceWriteTest, OneChunkWrites) {
+  auto w = open_writer();
+  HostCopier copier(3, 1ms);
+  for (std::size_t off = 0; off < a_.size(); off += 30000) {  // pieces smaller than a chunk
+    const auto n = std::min<std::size_t>(30000, a_.size() - off);
+    device::write_from_device(w, "a", a_.data() + off, n, copier, small());
+  }
+  device::write_from_device(w, "b", b_.data(), b_.size(), copier, small());
+  w.close().get();
+  EXPECT_EQ(copier.source_changed(), 0u);
+  EXPECT_EQ(copier.pinned_regions(), 0u);
+  const auto r = StreamReader::open(path_);
+  EXPECT_EQ(*r.meta("a").crc32, crc32(a_));
+  EXPECT_EQ(*r.meta("b").crc32, crc32(b_));
 }
 
 TEST_P(DeviceWriteTest, CopyFailureMidTensorNamesPathTensorOffsetAndLeaksNothing) {
