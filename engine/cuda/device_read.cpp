@@ -127,7 +127,10 @@ void read_to_device(const StreamReader& reader, std::span<const cuda::DeviceRead
         const Job& job = jobs[next_job];
         const std::uint64_t in_tensor = job.req->offset + next_offset;
         const std::uint64_t file_offset = job.data_offset + job.meta->offset_begin + in_tensor;
-        const auto len = static_cast<std::size_t>(std::min(chunk, job.req->size - next_offset));
+        // Chunks end on multiples of chunk_size in the file, so that with a block-multiple
+        // chunk_size only a tensor's first and last chunk have unaligned edges for O_DIRECT.
+        const auto len = static_cast<std::size_t>(
+            std::min(chunk - file_offset % chunk, job.req->size - next_offset));
         std::byte* at = staging.data(s) + file_offset % kPage;
         flights.push_back({next_job, next_offset, len, s, at,
                            reader.read_range(job.meta->name, in_tensor, {at, len})});

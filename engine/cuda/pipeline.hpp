@@ -1,7 +1,8 @@
 // The device pipelines behind stsw/cuda.hpp, written against the Copier interface
 // (copier.hpp) so that they run with the CUDA copier or the host stand-in alike.
 //
-// read_to_device: chunks of the requests (in order) are read by the reader's engine into
+// read_to_device: chunks of the requests (in order; chunk boundaries at multiples of
+// chunk_size in the file) are read by the reader's engine into
 // the Staging buffers (read_range; the chunk is placed at the buffer's offset congruent to
 // its file offset modulo 4096 so O_DIRECT reads land in place) while earlier chunks are
 // copied; each chunk's bytes go into the tensor's CRC before its copy is enqueued; buffer

@@ -77,3 +77,15 @@ def test_cpu_device_unchanged(model):
     with stsw.StreamReader(model) as r:
         assert torch.equal(r.to_torch("w", device="cpu"), torch.arange(12, dtype=torch.float32).reshape(3, 4))
     assert set(stsw.load(model, device="cpu")) == {"w", "b"}
+
+
+@pytest.mark.skipif(not getattr(_stsw, "cuda_built", False), reason="stsw built without CUDA")
+def test_binding_reports_no_device_as_unsupported(model):
+    """The C++ entry point behind read_to_cuda, called directly: without a usable device it
+    raises Unsupported with the CUDA runtime's reason (and reads nothing)."""
+    if _stsw.cuda_device_count() > 0:
+        pytest.skip("a CUDA device is present")
+    with stsw.StreamReader(model) as r:
+        with pytest.raises(stsw.Error) as e:
+            _stsw.cuda_read(r._r, [("w", 0, 48, 0)], 0, -1, True)
+    assert e.value.kind == "Unsupported" and "no usable CUDA device" in str(e.value)

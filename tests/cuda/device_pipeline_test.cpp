@@ -83,6 +83,17 @@ TEST_P(DevicePipelineTest, WholeModelLandsInDeviceMemoryAndReleasesEverything) {
   EXPECT_EQ(copier.copies_pending(), 0u);
   EXPECT_EQ(copier.pinned_regions(), 0u);
   EXPECT_EQ(copier.unpinned_copies(), 0u) << "every copy must come from pinned staging";
+
+  // A block-multiple chunk size: chunks end on multiples of it in the file, so 128 KiB
+  // from byte 1000 of "big" (which starts 4096-aligned) take 3 chunks, not 2.
+  auto o = small();
+  o.chunk_size = 65536;
+  HostCopier copier2(3);
+  std::vector<std::byte> part(131072);
+  const std::vector<cuda::DeviceReadRequest> range{{"big", 1000, part.size(), part.data()}};
+  device::read_to_device(r, range, copier2, o);
+  EXPECT_TRUE(std::equal(part.begin(), part.end(), tensors_[0].data.begin() + 1000));
+  EXPECT_EQ(copier2.copies_done(), 3u);
 }
 
 // A slow copier: if a buffer were refilled before its copy ran, the copy's source bytes
