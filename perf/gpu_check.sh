@@ -42,14 +42,15 @@ done
 if [[ -z "${CUDAToolkit_ROOT:-}" && -d /usr/local/cuda ]]; then export CUDAToolkit_ROOT=/usr/local/cuda; fi
 
 step "configure + build ($BUILD, STSW_CUDA=ON, -j$JOBS)"
+mkdir -p "$BUILD"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 timeout 120 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTSW_CUDA=ON \
-  "${launcher[@]}" >"$BUILD.configure.log" 2>&1 \
-  || { tail -30 "$BUILD.configure.log"; die "configure failed (log: $BUILD.configure.log)" 2; }
-grep -E "CUDA component|Python package: (on|off)" "$BUILD.configure.log" || true
+  "${launcher[@]}" >"$BUILD/gpu_check.configure.log" 2>&1 \
+  || { tail -30 "$BUILD/gpu_check.configure.log"; die "configure failed (log: $BUILD/gpu_check.configure.log)" 2; }
+grep -E "CUDA component|Python package: (on|off)" "$BUILD/gpu_check.configure.log" || true
 timeout 300 cmake --build "$BUILD" -j "$JOBS" --target cuda_gpu_test device_pipeline_test stsw-gpu-bench \
-  >"$BUILD.build.log" 2>&1 || { tail -40 "$BUILD.build.log"; die "build failed (log: $BUILD.build.log)"; }
+  >"$BUILD/gpu_check.build.log" 2>&1 || { tail -40 "$BUILD/gpu_check.build.log"; die "build failed (log: $BUILD/gpu_check.build.log)"; }
 echo "built in $(( $(date +%s) - T0 )) s"
 
 fail=0
@@ -67,7 +68,7 @@ STSW_IO_BACKEND=threads "$BUILD/bin/device_pipeline_test" --gtest_brief=1 || fai
 
 step "Python device path (when torch sees a GPU)"
 if command -v python3 >/dev/null && python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-  if timeout 180 cmake --build "$BUILD" -j "$JOBS" --target stsw_python >>"$BUILD.build.log" 2>&1; then
+  if timeout 180 cmake --build "$BUILD" -j "$JOBS" --target stsw_python >>"$BUILD/gpu_check.build.log" 2>&1; then
     PYTHONPATH="$BUILD/python" python3 - "$WORK" <<'PY' || fail=1
 import os, sys, torch, stsw
 from stsw import _stsw
@@ -91,7 +92,7 @@ print("python device load:", "OK" if not bad else f"MISMATCH {bad}")
 sys.exit(1 if bad else 0)
 PY
   else
-    echo "stsw_python did not build (pybind11 / Python headers missing?): skipped"; tail -5 "$BUILD.build.log"
+    echo "stsw_python did not build (pybind11 / Python headers missing?): skipped"; tail -5 "$BUILD/gpu_check.build.log"
   fi
 else
   echo "skipped: no python3 with a CUDA torch"
