@@ -11,11 +11,16 @@
 #include <pybind11/pybind11.h>
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <tuple>
 
 #include "stsw/tensor_meta.hpp"
+
+namespace stsw {
+class StreamReader;
+}
 
 namespace stsw::py {
 
@@ -56,5 +61,9 @@ void bind_writer(pyb::module_& m);
 void bind_reader(pyb::module_& m);
 void bind_dump(pyb::module_& m);
 void bind_distributed(pyb::module_& m);
+void bind_cuda(pyb::module_& m);
+
+// The StreamReader of a _stsw.Reader (a reference of its own; InvalidState when closed).
+std::shared_ptr<const StreamReader> reader_of(pyb::handle reader);
 
 }  // namespace stsw::py

@@ -14,6 +14,7 @@ PYBIND11_MODULE(_stsw, m) {
   stsw::py::bind_reader(m);
   stsw::py::bind_dump(m);
   stsw::py::bind_distributed(m);
+  stsw::py::bind_cuda(m);
   m.attr("version") = STSW_VERSION_STRING;
   m.def(
       "backend", [] { return std::string(stsw::to_string(stsw::Engine::shared()->backend())); },

@@ -110,6 +110,9 @@ class PyReader {
     return op;
   }
 
+  // For the other binding files (reader_of).
+  std::shared_ptr<const StreamReader> shared() const { return hold(); }
+
   pyb::dict verify() const {
     const auto owner = hold();
     const auto& r = *owner;
@@ -160,6 +163,10 @@ class PyReader {
 };
 
 }  // namespace
+
+std::shared_ptr<const StreamReader> reader_of(pyb::handle reader) {
+  return reader.cast<const PyReader&>().shared();
+}
 
 void bind_reader(pyb::module_& m) {
   pyb::class_<View>(m, "View", pyb::buffer_protocol()).def_buffer(&View::buffer);

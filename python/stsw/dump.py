@@ -14,7 +14,9 @@ Returns the list of files written (the index last when sharded).
 
 ``load(path, *, framework="pt", device="cpu")`` returns a dict name -> tensor/array in file
 order, allocating each and filling it with one engine read (CRC verified); all reads are
-in flight at once.
+in flight at once. A CUDA `device` reads straight into device memory where stsw was built
+with CUDA and torch sees a GPU, else reads to host memory and moves the tensors; it fails
+with Unsupported when torch sees no GPU (see stsw/_cuda.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Mapping, Optional
 
-from . import _stsw
+from . import _cuda, _stsw
 from ._dtypes import error, numpy_dtype, source_of, torch_bytes
 from .reader import StreamReader
 from .safe_open import check_framework
@@ -55,6 +57,9 @@ def dump(state_dict: Mapping[str, object], path, *, crc32: bool = True, align: i
 def load(path, *, framework: str = "pt", device="cpu", verify_crc: bool = True,
          strict: bool = True) -> Dict[str, object]:
     framework = check_framework(framework)
+    if framework == "pt" and _cuda.is_cuda(device) and _cuda.plan(device) == "stsw":
+        with StreamReader(path, verify_crc=verify_crc, strict=strict) as r:  # _cuda.py
+            return _cuda.read_to_cuda(r, r.keys(), device)
     out: Dict[str, object] = {}
     with StreamReader(path, verify_crc=verify_crc, strict=strict) as r:
         jobs = []  # (name, writable byte view of the destination)

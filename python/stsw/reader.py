@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional
 
-from . import _stsw
+from . import _cuda, _stsw
 from ._alloc import empty_numpy, empty_torch
 from ._dtypes import PACKED, error, numpy_dtype, torch_bytes, torch_dtype, writable_bytes
 from .futures import ReadFuture
@@ -161,9 +161,13 @@ class StreamReader:
 
     def to_torch(self, name: str, device="cpu"):
         """The tensor as a torch tensor: allocated on the CPU, filled by one engine read
-        (CRC checked), then moved to `device` when that is not the CPU."""
+        (CRC checked), then moved to `device` when that is not the CPU. A CUDA device
+        takes stsw's device path where it can (stsw/_cuda.py: read straight into device
+        memory; Unsupported when torch sees no GPU)."""
         import torch
 
+        if _cuda.is_cuda(device) and _cuda.plan(device) == "stsw":
+            return _cuda.read_to_cuda(self, [name], device)[name]
         m = self.meta(name)
         t = self._empty_torch(name, m)
         self._r.read_into(name, torch_bytes(t)).result()
