@@ -7,14 +7,18 @@
 // written while the next fills. The per-tensor CRC-32 is computed with the copy, on engine
 // worker threads. close() rewrites the header with the real CRCs at the same length,
 // fdatasyncs, links the file into place (atomically replacing any existing file) and fsyncs
-// the directory.
+// the directory: in the background, the rename and the directory fsync on the engine's
+// blocking-call thread (Engine::post_blocking); close() itself does not wait for them.
 //
 // Lifecycle. open -> (write_block | window | finalize_tensor)* or write_at* -> close or abort.
 // With write_block, tensors are written in the order of `metas`; with write_at, pieces come
 // in any order; either way each tensor gets exactly nbytes bytes. After close() or abort()
 // every call but stats() fails with Errc::InvalidState. Destroying a writer that was
-// neither closed nor aborted aborts it; destroying one whose close() is pending lets the
-// close complete in the background.
+// neither closed nor aborted aborts it (blocking until its writes in flight completed).
+// Destroying one whose close() is pending does not block: the close completes in the
+// background (the writer's resources, the engine included, stay alive until it did), and
+// its future or callback still completes; a close that fails then removes the temporary
+// file. (Moving a writer over another acts like destroying the one replaced.)
 //
 // Crash safety. A kill -9 at any moment leaves either the previous file or the complete new
 // one at `path`. The only thing a crash can leave behind is a hidden file
