@@ -8,44 +8,56 @@
 namespace stsw {
 
 void StreamWriter::Impl::close(DoneCallback done) {
-  std::unique_lock<std::mutex> call(call_mu_);
-  try {
+  for (;;) {
+    Finished finished;  // write_block requests whose queued bytes were staged here
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      switch (phase_) {
-        case Phase::Open: break;
-        case Phase::Closing:
-          throw Error(Errc::InvalidState, path_ + ": close() is already in progress");
-        case Phase::Closed: throw Error(Errc::InvalidState, path_ + ": close() after close()");
-        case Phase::Aborted: throw Error(Errc::InvalidState, path_ + ": close() after abort()");
-        case Phase::Failed: break;
+      CallLock call(*this);
+      try {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          switch (phase_) {
+            case Phase::Open: break;
+            case Phase::Closing:
+              throw Error(Errc::InvalidState, path_ + ": close() is already in progress");
+            case Phase::Closed: throw Error(Errc::InvalidState, path_ + ": close() after close()");
+            case Phase::Aborted: throw Error(Errc::InvalidState, path_ + ": close() after abort()");
+            case Phase::Failed: break;
+          }
+          if (error_) std::rethrow_exception(error_);
+        }
+        if (window_open_) {
+          throw Error(Errc::InvalidState, path_ + ": close() while a window is open");
+        }
+        if (backlog_.empty()) {
+          if (!all_complete()) {
+            const TensorMeta& t = tensors_[cur_];
+            throw Error(Errc::LengthMismatch, path_ + ": close(): tensor '" + t.name + "' has " +
+                                                  std::to_string(cur_written_) + " of its " +
+                                                  std::to_string(t.nbytes()) + " bytes");
+          }
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            phase_ = Phase::Closing;
+            close_done_ = std::move(done);
+            ++ops_;  // nothing may finish before the last slot is submitted
+          }
+          seal_current();
+          call.unlock();
+          std::unique_lock<std::mutex> lock(mu_);
+          if (release_op()) {
+            lock.unlock();
+            finish();
+          }
+          return;
+        }
+        drain_backlog(finished);  // stage what write_block queued first (may block)
+      } catch (...) {
+        call.unlock();
+        done(std::current_exception());
+        return;
       }
-      if (error_) std::rethrow_exception(error_);
     }
-    if (window_open_) throw Error(Errc::InvalidState, path_ + ": close() while a window is open");
-    if (!all_complete()) {
-      const TensorMeta& t = tensors_[cur_];
-      throw Error(Errc::LengthMismatch, path_ + ": close(): tensor '" + t.name + "' has " +
-                                            std::to_string(cur_written_) + " of its " +
-                                            std::to_string(t.nbytes()) + " bytes");
-    }
-  } catch (...) {
-    call.unlock();
-    done(std::current_exception());
-    return;
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    phase_ = Phase::Closing;
-    close_done_ = std::move(done);
-    ++ops_;  // nothing may finish before the last slot is submitted
-  }
-  seal_current();
-  call.unlock();
-  std::unique_lock<std::mutex> lock(mu_);
-  if (release_op()) {
-    lock.unlock();
-    finish();
+    finish_all(finished);
   }
 }
 
@@ -199,7 +211,20 @@ void StreamWriter::Impl::dispose(std::unique_ptr<Impl> orphan) noexcept {
 }
 
 void StreamWriter::Impl::abort() noexcept {
+  // write_block requests with queued bytes fail, once call_mu_ is released (declared first).
+  Finished queued;
+  struct FinishLater {
+    Finished& f;
+    ~FinishLater() { finish_all(f); }
+  } finish_later{queued};
   std::unique_lock<std::mutex> call(call_mu_);
+  if (!backlog_.empty()) {
+    const auto cancelled = std::make_exception_ptr(
+        Error(Errc::Cancelled, path_ + ": write_block cancelled by abort()"));
+    for (Queued& q : backlog_) queued.emplace_back(std::move(q.request), cancelled);
+    backlog_.clear();
+    backlog_waiting_.store(false);
+  }
   std::unique_lock<std::mutex> lock(mu_);
   if (phase_ == Phase::Closed || phase_ == Phase::Aborted) return;
   phase_ = Phase::Aborted;

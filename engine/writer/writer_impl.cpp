@@ -146,23 +146,6 @@ bool StreamWriter::Impl::all_complete() {
   return cur_ == tensors_.size();
 }
 
-StreamWriter::Impl::Slot& StreamWriter::Impl::current_slot() {
-  if (slot_) return *slot_;
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock,
-             [&] { return held_buffers_ < max_buffers_ || error_ || phase_ == Phase::Aborted; });
-    if (error_) std::rethrow_exception(error_);
-    if (phase_ == Phase::Aborted) throw Error(Errc::Cancelled, path_ + ": writer aborted");
-    ++held_buffers_;
-  }
-  StagingBuffer buffer = acquire_counted(stream_pos_);
-  slot_ = std::make_shared<Slot>();
-  slot_->buffer = std::move(buffer);
-  slot_->base = stream_pos_;
-  return *slot_;
-}
-
 StagingBuffer StreamWriter::Impl::acquire_counted(std::uint64_t offset) {
   try {
     return engine_->acquire_buffer();
@@ -207,82 +190,34 @@ void StreamWriter::Impl::seal_current() {
   while (!open_.empty()) seal_random(open_.begin()->first);
 }
 
-void StreamWriter::Impl::write_block(std::string_view name, std::span<const std::byte> data,
-                                     DoneCallback done) {
-  std::unique_lock<std::mutex> call(call_mu_);
-  try {
-    check_usable("write_block");
-    check_stream("write_block");
-    if (window_open_) {
-      throw Error(Errc::InvalidState, path_ + ": write_block while a window is open");
-    }
-    const std::size_t i = resolve(name);
-    const std::uint64_t remaining = tensors_[i].nbytes() - cur_written_;
-    if (data.size() > remaining) {
-      throw Error(Errc::LengthMismatch, path_ + ": tensor '" + tensors_[i].name + "': a block of " +
-                                            std::to_string(data.size()) + " bytes exceeds the " +
-                                            std::to_string(remaining) +
-                                            " bytes still expected (of " +
-                                            std::to_string(tensors_[i].nbytes()) + ")");
-    }
-  } catch (...) {
-    call.unlock();
-    done(std::current_exception());
-    return;
-  }
-
-  if (!data.empty()) streamed_ = true;
-  auto request = std::make_shared<Request>(std::move(done));
-  const std::uint64_t total = data.size();
-  std::exception_ptr failure;
-  try {
-    while (!data.empty()) {
-      Slot& s = current_slot();
-      const std::size_t n = std::min<std::size_t>(data.size(), chunk_ - s.fill);
-      const std::size_t at = s.fill;
-      const std::uint64_t data_offset = stream_pos_ - data_offset_;
-      const std::span<const std::byte> piece = data.first(n);
-      s.fill += n;
-      stream_pos_ += n;
-      cur_written_ += n;
-      data = data.subspan(n);
-      if (n < kInlineBytes) {
-        stage_inline(s, at, piece, data_offset, true);
-      } else {
-        stage_on_worker(slot_, s.buffer.data().data() + at, piece, true, data_offset, request);
-      }
-      if (s.fill == chunk_) seal_current();
-    }
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    bytes_staged_ += total - data.size();
-  }
-  call.unlock();
-  request->finish(failure);
-}
-
 std::span<std::byte> StreamWriter::Impl::window(std::string_view name, std::size_t max_bytes) {
-  std::lock_guard<std::mutex> call(call_mu_);
-  check_usable("window");
-  check_stream("window");
-  if (window_open_) throw Error(Errc::InvalidState, path_ + ": a window is already open");
-  const std::size_t i = resolve(name);
-  const std::uint64_t remaining = tensors_[i].nbytes() - cur_written_;
-  if (remaining == 0 || max_bytes == 0) return {};
-  Slot& s = current_slot();
-  const std::size_t n =
-      std::min<std::uint64_t>({max_bytes, remaining, static_cast<std::uint64_t>(chunk_ - s.fill)});
-  window_open_ = true;
-  window_size_ = n;
-  streamed_ = true;
-  return {s.buffer.data().data() + s.fill, n};
+  for (;;) {
+    Finished finished;
+    {
+      CallLock call(*this);
+      check_usable("window");
+      check_stream("window");
+      if (window_open_) throw Error(Errc::InvalidState, path_ + ": a window is already open");
+      if (backlog_.empty()) {
+        const std::size_t i = resolve(name);
+        const std::uint64_t remaining = tensors_[i].nbytes() - cur_written_;
+        if (remaining == 0 || max_bytes == 0) return {};
+        Slot& s = current_slot();
+        const std::size_t n = std::min<std::uint64_t>(
+            {max_bytes, remaining, static_cast<std::uint64_t>(chunk_ - s.fill)});
+        window_open_ = true;
+        window_size_ = n;
+        streamed_ = true;
+        return {s.buffer.data().data() + s.fill, n};
+      }
+      drain_backlog(finished);  // the window continues after the queued bytes
+    }
+    finish_all(finished);
+  }
 }
 
 void StreamWriter::Impl::commit_window(std::size_t bytes) {
-  std::lock_guard<std::mutex> call(call_mu_);
+  CallLock call(*this);
   if (!window_open_) throw Error(Errc::InvalidState, path_ + ": commit_window without a window");
   if (bytes > window_size_) {
     throw Error(Errc::LengthMismatch, path_ + ": commit_window of " + std::to_string(bytes) +
@@ -313,7 +248,7 @@ void StreamWriter::Impl::commit_window(std::size_t bytes) {
 }
 
 void StreamWriter::Impl::finalize_tensor(std::string_view name) {
-  std::lock_guard<std::mutex> call(call_mu_);
+  CallLock call(*this);
   check_usable("finalize_tensor");
   check_stream("finalize_tensor");
   if (window_open_)
@@ -457,6 +392,11 @@ void StreamWriter::Impl::write_done(std::uint64_t offset, std::size_t length,
     if (hi > lo) bytes_written_ += hi - lo;
   }
   cv_.notify_all();
+  if (buffer_back && backlog_waiting_.load()) {  // the buffer may take queued bytes
+    lock.unlock();
+    pump(false);  // `this` is held by this write's op until release_op()
+    lock.lock();
+  }
   if (release_op()) {
     lock.unlock();
     finish();

@@ -24,10 +24,12 @@
 // (Engine::post_blocking), never on the workers that compute CRCs.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <map>
 #include <memory>
@@ -98,7 +100,42 @@ class StreamWriter::Impl {
   // --- caller side (call_mu_ held) ---
   void check_usable(std::string_view what) const;  // throws InvalidState / the I/O error
   std::size_t resolve(std::string_view name);      // the tensor `name`, implicit finalize
-  Slot& current_slot();                            // acquires a buffer when needed
+  Slot& current_slot();                            // acquires a buffer, blocking when needed
+  // --- write_block's backlog (write_block.cpp) ---
+  struct Queued {
+    std::span<const std::byte> data;  // the caller's bytes not staged yet
+    std::shared_ptr<writer::Request> request;
+  };
+  using Finished = std::vector<std::pair<std::shared_ptr<writer::Request>, std::exception_ptr>>;
+  // Slot: slot_ is set. Later: every buffer of this writer is in flight (a write_done
+  // pumps). Block: only a blocking acquisition from the shared pool can give one.
+  enum class Got { Slot, Later, Block };
+  Got next_slot(bool may_block);
+  // Stages queued bytes in order while buffers allow; requests done go to `finished` (run
+  // them after releasing call_mu_). False: stopped at Block without may_block.
+  bool stage_backlog(bool may_block, Finished& finished);
+  void drain_backlog(Finished& finished);  // stages all of it (blocking)
+  static void finish_all(Finished& finished) noexcept;
+  // Stages the backlog from any thread, if call_mu_ is free; else its holder does it when it
+  // releases call_mu_ (CallLock). Never blocks unless may_block.
+  void pump(bool may_block) noexcept;
+  // call_mu_ for one API call; releasing it runs a pump that found call_mu_ taken.
+  class CallLock {
+   public:
+    explicit CallLock(Impl& w) : w_(w), lock_(w.call_mu_) {}
+    CallLock(const CallLock&) = delete;
+    CallLock& operator=(const CallLock&) = delete;
+    ~CallLock() { unlock(); }
+    void unlock() noexcept {
+      if (!lock_.owns_lock()) return;
+      lock_.unlock();
+      if (w_.pump_wanted_.load()) w_.pump(false);
+    }
+
+   private:
+    Impl& w_;
+    std::unique_lock<std::mutex> lock_;
+  };
   // A buffer from the engine for the chunk at file `offset`, held_buffers_ already counted
   // for it (given back when the engine throws; the error then names the file).
   StagingBuffer acquire_counted(std::uint64_t offset);
@@ -187,6 +224,9 @@ class StreamWriter::Impl {
   std::map<std::uint64_t, std::uint64_t> written_;   // data-region [begin -> end)
   std::unordered_map<std::uint64_t, SlotPtr> open_;  // chunk -> slot being filled
   std::unordered_map<std::uint64_t, std::uint64_t> chunk_cov_;  // chunk -> bytes staged
+  std::deque<Queued> backlog_;  // write_block bytes accepted, not staged yet (in order)
+  std::atomic<bool> backlog_waiting_{false};  // !backlog_.empty(), readable without call_mu_
+  std::atomic<bool> pump_wanted_{false};      // a pump found call_mu_ taken
 
   // Completion side, under mu_.
   mutable std::mutex mu_;

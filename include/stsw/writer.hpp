@@ -56,9 +56,10 @@
 // Thread safety. All member functions may be called from many threads: calls are
 // serialized internally, in the order they acquire the writer's lock. With write_block,
 // tensors must still be written in order, so concurrent writers must coordinate which
-// bytes come next; write_at takes pieces in any order. Calls may
-// block while every staging buffer is in flight (backpressure); never call them from an
-// engine callback.
+// bytes come next; write_at takes pieces in any order. write_block queues instead of
+// waiting for a buffer (see there); window(), write_at(), open() and close() (which first
+// stages the queued blocks) may block while every staging buffer is in flight
+// (backpressure); never call those from an engine callback.
 #pragma once
 
 #include "stsw/export.hpp"
@@ -139,11 +140,22 @@ class StreamWriter {
   // included). The future is ready once `data` has been copied and may be reused or freed;
   // it fails with TensorOrder, UnknownTensor, LengthMismatch (more bytes than remain),
   // InvalidState, or the writer's I/O error. `data` must stay alive and unchanged until
-  // then. Small blocks are copied inline (the future is then already ready).
+  // then. Small blocks are copied inline when a buffer is free (the future is then already
+  // ready).
+  // Backpressure: write_block does not wait for staging buffers. When every buffer of the
+  // writer is busy, the rest of the block is queued (a reference to `data`, no copy) and the
+  // call returns; queued blocks are staged in call order as the writer's writes complete,
+  // and each future completes when its last byte is staged. The checks above count queued
+  // bytes. The caller waits only where no write of this writer is in flight and the
+  // engine's pool is at its cap (Engine::acquire_buffer: while other engine I/O is in
+  // flight; NoSpace at once otherwise). An error while staging queued bytes (NoSpace from
+  // the pool, a failed copy) fails the queued blocks and poisons the writer; abort() fails
+  // them with Cancelled.
   [[nodiscard]] std::future<void> write_block(std::string_view name,
                                               std::span<const std::byte> data);
   // Callback form: `done` runs exactly once, possibly on the calling thread before
-  // write_block returns, else on an engine thread.
+  // write_block returns, else on an engine thread or on the thread of a later call on this
+  // writer that staged the block's last queued bytes (close(), window(), abort()).
   void write_block(std::string_view name, std::span<const std::byte> data, DoneCallback done);
 
   // Out-of-order staging: the bytes of tensor `name` starting at byte `offset` of that

@@ -31,23 +31,6 @@ using namespace std::chrono_literals;
 // Generous: these bound a hang, never a speed.
 constexpr auto kHang = 60s;
 
-// A task that holds one engine thread until open() (posted with post or post_blocking).
-class Gate {
- public:
-  std::function<void()> task() {
-    return [f = opened_.get_future().share()] { f.wait(); };
-  }
-  void open() {
-    if (!open_) opened_.set_value();
-    open_ = true;
-  }
-  ~Gate() { open(); }
-
- private:
-  std::promise<void> opened_;
-  bool open_ = false;
-};
-
 std::vector<TensorMeta> plan() {
   return contiguous({{"a", DType::F32, {50000}}, {"b", DType::U8, {70001}}});
 }
@@ -235,12 +218,7 @@ TEST_P(WriterClose, AFailedDirectoryFsyncComesAfterTheRenameAndLeavesNoHiddenFil
   EXPECT_EQ(dir_.entries(), std::vector<std::string>{"d.safetensors"});
 }
 
-INSTANTIATE_TEST_SUITE_P(Io, WriterClose,
-                         ::testing::Values(BackendKind::Uring, BackendKind::Threads),
-                         [](const auto& info) {
-                           return std::string(info.param == BackendKind::Uring ? "uring"
-                                                                               : "threads");
-                         });
+INSTANTIATE_TEST_SUITE_P(Io, WriterClose, ::testing::ValuesIn(both_backends()), BackendName());
 
 }  // namespace
 }  // namespace stsw::writer_test
