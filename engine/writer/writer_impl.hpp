@@ -6,9 +6,12 @@
 // reserved in the current slot under call_mu_ (caller side); the copy and the piece's
 // CRC-32 run on an engine worker (large pieces) or inline (small ones). A slot is written
 // with Engine::write once it is full (or the last one) and every copy into it finished.
+// write_block does not wait for a slot: what finds no buffer waits in backlog_ and is staged
+// in order by the next pump (write_block.cpp), from write_done or from a later call.
 //
 // Locks. call_mu_ serializes the API calls and guards the caller-side cursor (tensor,
-// slot fill); it may be held while waiting for a buffer. mu_ guards what completions touch
+// slot fill, backlog_); it may be held while waiting for a buffer (window, close, write_at),
+// and is taken through CallLock, whose release runs a pump that found it taken. mu_ guards what completions touch
 // (pending counts, CRCs, errors, phase) and is never held across an engine call, because an
 // engine may run a callback on the submitting thread.
 //
