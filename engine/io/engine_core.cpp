@@ -11,6 +11,7 @@ Core::Core(const EngineOptions& options, const BackendFactory& factory) : option
                                        resolved_max_buffers(options), [this] { return busy(); });
   backend_ = factory(options_, pool_->iovecs(), tag());
   workers_ = std::make_unique<WorkerPool>(options.worker_threads, tag());
+  blocking_ = std::make_unique<WorkerPool>(1, tag(), "stsw-blocking");
   options_.backend = backend_->kind();
   logger().info(
       "engine: backend {}, {} x {} KiB staging buffers ({}), queue depth {}, {} worker "
@@ -69,6 +70,7 @@ void Core::teardown() noexcept {
     stopping_.store(true, std::memory_order_release);
   }
   workers_->begin_cancel();
+  blocking_->begin_cancel();
   pool_->close();
   {
     std::unique_lock lock(ops_mu_);
@@ -76,6 +78,7 @@ void Core::teardown() noexcept {
   }
   backend_->shutdown();
   workers_->shutdown();
+  blocking_->shutdown();
 }
 
 EngineStats Core::stats() const {

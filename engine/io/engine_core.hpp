@@ -1,9 +1,9 @@
-// The shared state of one engine: options, staging pool, backend, workers, statistics
-// and the count of operations still owed a callback (what shutdown waits for).
+// The shared state of one engine: options, staging pool, backend, workers, the blocking-call
+// thread, statistics and the count of operations still owed a callback (what shutdown waits for).
 //
 // Shutdown order (teardown): mark stopping (transfers stop issuing pieces and fail with
 // Cancelled), close the pool (transfers waiting for a buffer fail), cancel queued worker
-// items, wait until every operation has called back, then stop the backend (its
+// (and blocking-call) items, wait until every operation has called back, then stop the backend (its
 // requests are all complete by then) and join the workers. The pool's memory is unmapped
 // last, after the ring that registered it is gone.
 #pragma once
@@ -48,6 +48,8 @@ class Core {
   [[nodiscard]] BufferPool& pool() noexcept { return *pool_; }
   [[nodiscard]] Backend& backend() noexcept { return *backend_; }
   [[nodiscard]] WorkerPool& workers() noexcept { return *workers_; }
+  // One thread for file-system calls that may block for long (Engine::post_blocking).
+  [[nodiscard]] WorkerPool& blocking() noexcept { return *blocking_; }
   [[nodiscard]] StatCounters& counters() noexcept { return counters_; }
   [[nodiscard]] OwnerTag tag() const noexcept { return this; }
   [[nodiscard]] bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
@@ -70,6 +72,7 @@ class Core {
   std::unique_ptr<BufferPool> pool_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<WorkerPool> workers_;
+  std::unique_ptr<WorkerPool> blocking_;
 
   std::atomic<bool> stopping_{false};
   std::mutex ops_mu_;

@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::size_t kMaxChunk = std::size_t{1} << 30;
 
-// An Engine::post task (allocated per call: posting is not on the I/O hot path).
+// An Engine::post / post_blocking task (allocated per call: posting is not on the I/O hot path).
 class PostItem final : public WorkItem {
  public:
   PostItem(Core& core, std::function<void()> task, DoneCallback done)
@@ -157,6 +157,15 @@ class EngineImpl final : public Engine {
   }
 
   void post(std::function<void()> task, DoneCallback done) override {
+    post_to(core_->workers(), std::move(task), std::move(done));
+  }
+
+  void post_blocking(std::function<void()> task, DoneCallback done) override {
+    post_to(core_->blocking(), std::move(task), std::move(done));
+  }
+
+ private:
+  void post_to(WorkerPool& pool, std::function<void()> task, DoneCallback done) {
     if (!core_->begin_op()) {
       if (done) done(std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")));
       return;
@@ -169,10 +178,9 @@ class EngineImpl final : public Engine {
       if (done) done(std::current_exception());
       return;
     }
-    core_->workers().push(item);
+    pool.push(item);
   }
 
- private:
   std::shared_ptr<Core> core_;
 };
 

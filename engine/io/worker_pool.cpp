@@ -4,9 +4,11 @@
 
 namespace stsw::detail {
 
-WorkerPool::WorkerPool(unsigned threads, OwnerTag owner) {
+WorkerPool::WorkerPool(unsigned threads, OwnerTag owner, const char* name) {
   threads_.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, owner] { loop(owner); });
+  for (unsigned i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, owner, name] { loop(owner, name); });
+  }
 }
 
 WorkerPool::~WorkerPool() { shutdown(); }
@@ -46,8 +48,8 @@ void WorkerPool::shutdown() noexcept {
   threads_.clear();
 }
 
-void WorkerPool::loop(OwnerTag owner) noexcept {
-  enter_engine_thread(owner, "stsw-worker");
+void WorkerPool::loop(OwnerTag owner, const char* name) noexcept {
+  enter_engine_thread(owner, name);
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [this] { return head_ != nullptr || stop_; });

@@ -1,4 +1,5 @@
-// Worker threads for CRC-32, staging copies, scan callbacks and Engine::post tasks.
+// Worker threads for CRC-32, staging copies, scan callbacks and Engine::post tasks; the
+// same class, with one thread, is the engine's blocking-call thread (Engine::post_blocking).
 // Items are intrusive (no allocation per item) and run in FIFO order on any worker.
 #pragma once
 
@@ -25,7 +26,8 @@ class WorkItem {
 
 class WorkerPool {
  public:
-  WorkerPool(unsigned threads, OwnerTag owner);
+  // `name` (at most 15 bytes) names the threads (/proc/self/task/*/comm).
+  WorkerPool(unsigned threads, OwnerTag owner, const char* name = "stsw-worker");
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
   ~WorkerPool();
@@ -38,7 +40,7 @@ class WorkerPool {
   void shutdown() noexcept;
 
  private:
-  void loop(OwnerTag owner) noexcept;
+  void loop(OwnerTag owner, const char* name) noexcept;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -42,12 +42,12 @@ StreamWriter::StreamWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 StreamWriter::StreamWriter(StreamWriter&&) noexcept = default;
 StreamWriter& StreamWriter::operator=(StreamWriter&& other) noexcept {
   if (this != &other) {
-    impl_.reset();  // aborts (or waits for the pending close of) the writer we replace
+    Impl::release(std::move(impl_));  // aborts the writer we replace, or lets its close finish
     impl_ = std::move(other.impl_);
   }
   return *this;
 }
-StreamWriter::~StreamWriter() = default;
+StreamWriter::~StreamWriter() { Impl::release(std::move(impl_)); }
 
 std::future<void> StreamWriter::write_block(std::string_view name,
                                             std::span<const std::byte> data) {

@@ -177,6 +177,11 @@ void TargetFile::truncate(std::uint64_t size) {
 }
 
 void TargetFile::commit(bool durable) {
+  publish();
+  if (durable) sync_directory();
+}
+
+void TargetFile::publish() {
   if (committed_) return;
   if (anonymous_ && temp_name_.empty()) {
     // Give the unnamed file a hidden name first: Linux has no "link and replace".
@@ -207,7 +212,10 @@ void TargetFile::commit(bool durable) {
   committed_ = true;
   ::flock(file_.fd(), LOCK_UN);  // the live writer's lock guards hidden names only
   close_in_background(old_fd);
-  if (durable && ::fsync(dir_fd_) != 0) {
+}
+
+void TargetFile::sync_directory() {
+  if (::fsync(dir_fd_) != 0) {
     throw errno_error(errno, "fsync directory " + dir_ + " after renaming " + path_);
   }
 }

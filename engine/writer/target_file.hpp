@@ -45,14 +45,19 @@ class TargetFile {
   // Sets the file size (ftruncate). Throws Error naming the path.
   void truncate(std::uint64_t size);
 
-  // Makes the file visible at `path`, atomically replacing what was there: link the
-  // O_TMPFILE to a hidden name (or use the hidden file), rename it over `path`, then fsync
-  // the directory when `durable`. Refuses (InvalidArgument) when something other than a
-  // regular file or a symlink appeared at `path` since create(). The replaced file is held open
-  // across the rename and closed on a background thread, so freeing its blocks does not delay the
-  // caller. The caller must have synced the data. Throws Error naming the path; once the rename
-  // succeeded committed() is true even if the directory fsync failed.
+  // Makes the file visible at `path`, atomically replacing what was there: publish(), then
+  // sync_directory() when `durable`. The caller must have synced the data. Throws Error
+  // naming the path; once the rename succeeded committed() is true even if the directory
+  // fsync failed.
   void commit(bool durable);
+  // The two halves of commit(). publish(): link the O_TMPFILE to a hidden name (or use the
+  // hidden file) and rename it over `path`; a no-op once committed. Refuses
+  // (InvalidArgument) when something other than a regular file or a symlink appeared at
+  // `path` since create(). The replaced file is held open across the rename and closed on a
+  // background thread, so freeing its blocks does not delay the caller. sync_directory():
+  // fsync of the directory (Io naming it). Both block in the file system.
+  void publish();
+  void sync_directory();
 
   // Closes the file and removes any temporary name. Never throws; idempotent.
   void discard() noexcept;

@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "stsw/crc32.hpp"
 #include "stsw/error.hpp"
 #include "writer/write_request.hpp"
 #include "writer/writer_impl.hpp"
@@ -135,20 +134,8 @@ StreamWriter::Impl::Slot& StreamWriter::Impl::random_slot(std::uint64_t chunk) {
     }
     if (evict) evict_one();
   }
-  StagingBuffer buffer;
-  try {
-    buffer = engine_->acquire_buffer();
-  } catch (...) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --held_buffers_;
-      cv_.notify_all();
-    }
-    std::rethrow_exception(wrap_error(
-        std::current_exception(), "staging buffer for offset " + std::to_string(chunk * chunk_)));
-  }
   auto slot = std::make_shared<Slot>();
-  slot->buffer = std::move(buffer);
+  slot->buffer = acquire_counted(chunk * chunk_);
   slot->base = chunk * chunk_;
   Slot& s = *slot;
   open_[chunk] = std::move(slot);
@@ -231,39 +218,10 @@ void StreamWriter::Impl::write_at(std::string_view name, std::uint64_t offset,
       const bool complete = (chunk_cov_[k] += n) == chunk_bytes(k);
       pos += n;
       staged += n;
-      std::byte* dst = s.buffer.data().data() + at;
       if (n < kInlineBytes) {
-        std::memcpy(dst, piece.data(), n);
-        if (options_.crc32) {
-          const std::uint32_t crc = stsw::crc32({dst, n});
-          std::lock_guard<std::mutex> lock(mu_);
-          crcs_.add(data_off, n, crc);
-        }
+        stage_inline(s, at, piece, data_off, true);
       } else {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          ++sp->pending;
-          ++ops_;
-        }
-        {
-          std::lock_guard<std::mutex> lock(request->mu);
-          ++request->pending;
-        }
-        auto crc = std::make_shared<std::uint32_t>(0);
-        const bool want_crc = options_.crc32;
-        engine_->post(
-            [dst, piece, crc, want_crc] {
-              std::memcpy(dst, piece.data(), piece.size());
-              if (want_crc) *crc = stsw::crc32({dst, piece.size()});
-            },
-            [this, sp, data_off, n, crc, request](std::exception_ptr e) {
-              if (e) {
-                std::lock_guard<std::mutex> lock(mu_);
-                fail(e);
-              }
-              piece_done(sp, data_off, n, *crc);  // last touch of `this`
-              request->finish(e);
-            });
+        stage_on_worker(sp, s.buffer.data().data() + at, piece, true, data_off, request);
       }
       if (complete) seal_random(k);
     }
@@ -290,23 +248,8 @@ void StreamWriter::Impl::submit_runs(SlotPtr slot) {
     }
   }
   std::byte* buf = slot->buffer.data().data();
-  if (prefix_ && slot->base < prefix_size_) {
-    for (const auto& [off, len] : merged) {
-      const std::uint64_t lo = std::max(slot->base + off, data_offset_);
-      const std::uint64_t hi = std::min(prefix_size_, slot->base + off + len);
-      if (hi > lo) std::memcpy(prefix_.get() + lo, buf + (lo - slot->base), hi - lo);
-    }
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (error_ || phase_ == Phase::Aborted) {
-      slot->buffer.reset();
-      --held_buffers_;
-      cv_.notify_all();
-      return;
-    }
-    ops_ += static_cast<unsigned>(merged.size());
-  }
+  for (const auto& [off, len] : merged) keep_prefix(*slot, off, len);
+  if (!begin_writes(*slot, static_cast<unsigned>(merged.size()))) return;
   auto left = std::make_shared<std::atomic<std::size_t>>(merged.size());
   for (const auto& [off, len] : merged) {
     const std::uint64_t offset = slot->base + off;
@@ -315,21 +258,7 @@ void StreamWriter::Impl::submit_runs(SlotPtr slot) {
                      const bool last = left->fetch_sub(1) == 1;
                      // The pool may hand the buffer to a waiter that calls back: not under mu_.
                      if (last) slot->buffer.reset();
-                     std::unique_lock<std::mutex> lock(mu_);
-                     if (last) --held_buffers_;
-                     if (e) {
-                       fail(wrap_error(e, "write of " + std::to_string(len) + " bytes at offset " +
-                                              std::to_string(offset)));
-                     } else {
-                       const std::uint64_t lo = std::max(offset, data_offset_);
-                       const std::uint64_t hi = std::min<std::uint64_t>(offset + len, file_size_);
-                       if (hi > lo) bytes_written_ += hi - lo;
-                     }
-                     cv_.notify_all();
-                     if (release_op()) {
-                       lock.unlock();
-                       finish();
-                     }
+                     write_done(offset, len, std::move(e), last);
                    });
   }
 }

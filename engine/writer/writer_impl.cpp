@@ -88,13 +88,7 @@ StreamWriter::Impl::Impl(const std::string& path, const std::vector<TensorMeta>&
   stage_header();
 }
 
-StreamWriter::Impl::~Impl() {
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return phase_ != Phase::Closing; });
-  }
-  abort();
-}
+StreamWriter::Impl::~Impl() { abort(); }
 
 // ---- caller side -------------------------------------------------------------------------
 
@@ -152,19 +146,9 @@ bool StreamWriter::Impl::all_complete() {
   return cur_ == tensors_.size();
 }
 
-StreamWriter::Impl::Slot& StreamWriter::Impl::current_slot() {
-  if (slot_) return *slot_;
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock,
-             [&] { return held_buffers_ < max_buffers_ || error_ || phase_ == Phase::Aborted; });
-    if (error_) std::rethrow_exception(error_);
-    if (phase_ == Phase::Aborted) throw Error(Errc::Cancelled, path_ + ": writer aborted");
-    ++held_buffers_;
-  }
-  StagingBuffer buffer;
+StagingBuffer StreamWriter::Impl::acquire_counted(std::uint64_t offset) {
   try {
-    buffer = engine_->acquire_buffer();
+    return engine_->acquire_buffer();
   } catch (...) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -173,12 +157,8 @@ StreamWriter::Impl::Slot& StreamWriter::Impl::current_slot() {
     }
     // The pool's errors (exhausted at its cap, shut down) name no file.
     std::rethrow_exception(wrap_error(std::current_exception(),
-                                      "staging buffer at offset " + std::to_string(stream_pos_)));
+                                      "staging buffer for offset " + std::to_string(offset)));
   }
-  slot_ = std::make_shared<Slot>();
-  slot_->buffer = std::move(buffer);
-  slot_->base = stream_pos_;
-  return *slot_;
 }
 
 void StreamWriter::Impl::stage_header() {
@@ -210,107 +190,34 @@ void StreamWriter::Impl::seal_current() {
   while (!open_.empty()) seal_random(open_.begin()->first);
 }
 
-void StreamWriter::Impl::write_block(std::string_view name, std::span<const std::byte> data,
-                                     DoneCallback done) {
-  std::unique_lock<std::mutex> call(call_mu_);
-  try {
-    check_usable("write_block");
-    check_stream("write_block");
-    if (window_open_) {
-      throw Error(Errc::InvalidState, path_ + ": write_block while a window is open");
-    }
-    const std::size_t i = resolve(name);
-    const std::uint64_t remaining = tensors_[i].nbytes() - cur_written_;
-    if (data.size() > remaining) {
-      throw Error(Errc::LengthMismatch, path_ + ": tensor '" + tensors_[i].name + "': a block of " +
-                                            std::to_string(data.size()) + " bytes exceeds the " +
-                                            std::to_string(remaining) +
-                                            " bytes still expected (of " +
-                                            std::to_string(tensors_[i].nbytes()) + ")");
-    }
-  } catch (...) {
-    call.unlock();
-    done(std::current_exception());
-    return;
-  }
-
-  if (!data.empty()) streamed_ = true;
-  auto request = std::make_shared<Request>(std::move(done));
-  const std::uint64_t total = data.size();
-  std::exception_ptr failure;
-  try {
-    while (!data.empty()) {
-      Slot& s = current_slot();
-      const std::size_t n = std::min<std::size_t>(data.size(), chunk_ - s.fill);
-      const std::size_t at = s.fill;
-      const std::uint64_t data_offset = stream_pos_ - data_offset_;
-      const std::span<const std::byte> piece = data.first(n);
-      s.fill += n;
-      stream_pos_ += n;
-      cur_written_ += n;
-      data = data.subspan(n);
-      if (n < kInlineBytes) {
-        stage_inline(s, at, piece, data_offset, true);
-      } else {
-        SlotPtr sp = slot_;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          ++sp->pending;
-          ++ops_;
-        }
-        {
-          std::lock_guard<std::mutex> lock(request->mu);
-          ++request->pending;
-        }
-        auto crc = std::make_shared<std::uint32_t>(0);
-        std::byte* dst = s.buffer.data().data() + at;
-        const bool want_crc = options_.crc32;
-        engine_->post(
-            [dst, piece, crc, want_crc] {
-              std::memcpy(dst, piece.data(), piece.size());
-              if (want_crc) *crc = stsw::crc32({dst, piece.size()});
-            },
-            [this, sp, data_offset, n, crc, request](std::exception_ptr e) {
-              if (e) {
-                std::lock_guard<std::mutex> lock(mu_);
-                fail(e);
-              }
-              piece_done(sp, data_offset, n, *crc);  // last touch of `this`
-              request->finish(e);
-            });
-      }
-      if (s.fill == chunk_) seal_current();
-    }
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    bytes_staged_ += total - data.size();
-  }
-  call.unlock();
-  request->finish(failure);
-}
-
 std::span<std::byte> StreamWriter::Impl::window(std::string_view name, std::size_t max_bytes) {
-  std::lock_guard<std::mutex> call(call_mu_);
-  check_usable("window");
-  check_stream("window");
-  if (window_open_) throw Error(Errc::InvalidState, path_ + ": a window is already open");
-  const std::size_t i = resolve(name);
-  const std::uint64_t remaining = tensors_[i].nbytes() - cur_written_;
-  if (remaining == 0 || max_bytes == 0) return {};
-  Slot& s = current_slot();
-  const std::size_t n =
-      std::min<std::uint64_t>({max_bytes, remaining, static_cast<std::uint64_t>(chunk_ - s.fill)});
-  window_open_ = true;
-  window_size_ = n;
-  streamed_ = true;
-  return {s.buffer.data().data() + s.fill, n};
+  for (;;) {
+    Finished finished;
+    {
+      CallLock call(*this);
+      check_usable("window");
+      check_stream("window");
+      if (window_open_) throw Error(Errc::InvalidState, path_ + ": a window is already open");
+      if (backlog_.empty()) {
+        const std::size_t i = resolve(name);
+        const std::uint64_t remaining = tensors_[i].nbytes() - cur_written_;
+        if (remaining == 0 || max_bytes == 0) return {};
+        Slot& s = current_slot();
+        const std::size_t n = std::min<std::uint64_t>(
+            {max_bytes, remaining, static_cast<std::uint64_t>(chunk_ - s.fill)});
+        window_open_ = true;
+        window_size_ = n;
+        streamed_ = true;
+        return {s.buffer.data().data() + s.fill, n};
+      }
+      drain_backlog(finished);  // the window continues after the queued bytes
+    }
+    finish_all(finished);
+  }
 }
 
 void StreamWriter::Impl::commit_window(std::size_t bytes) {
-  std::lock_guard<std::mutex> call(call_mu_);
+  CallLock call(*this);
   if (!window_open_) throw Error(Errc::InvalidState, path_ + ": commit_window without a window");
   if (bytes > window_size_) {
     throw Error(Errc::LengthMismatch, path_ + ": commit_window of " + std::to_string(bytes) +
@@ -335,27 +242,13 @@ void StreamWriter::Impl::commit_window(std::size_t bytes) {
     stage_inline(s, at, piece, data_offset, false);
   } else {
     // The CRC runs on a worker while the caller fills the next window.
-    SlotPtr sp = slot_;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++sp->pending;
-      ++ops_;
-    }
-    auto crc = std::make_shared<std::uint32_t>(0);
-    engine_->post([piece, crc] { *crc = stsw::crc32(piece); },
-                  [this, sp, data_offset, bytes, crc](std::exception_ptr e) {
-                    if (e) {
-                      std::lock_guard<std::mutex> lock(mu_);
-                      fail(e);
-                    }
-                    piece_done(sp, data_offset, bytes, *crc);
-                  });
+    stage_on_worker(slot_, s.buffer.data().data() + at, piece, false, data_offset, nullptr);
   }
   if (s.fill == chunk_) seal_current();
 }
 
 void StreamWriter::Impl::finalize_tensor(std::string_view name) {
-  std::lock_guard<std::mutex> call(call_mu_);
+  CallLock call(*this);
   check_usable("finalize_tensor");
   check_stream("finalize_tensor");
   if (window_open_)
@@ -374,6 +267,36 @@ void StreamWriter::Impl::finalize_tensor(std::string_view name) {
   }
   ++cur_;
   cur_written_ = 0;
+}
+
+void StreamWriter::Impl::stage_on_worker(const SlotPtr& slot, std::byte* dst,
+                                         std::span<const std::byte> src, bool copy,
+                                         std::uint64_t data_offset,
+                                         const std::shared_ptr<Request>& request) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++slot->pending;
+    ++ops_;
+  }
+  if (request) {
+    std::lock_guard<std::mutex> lock(request->mu);
+    ++request->pending;
+  }
+  auto crc = std::make_shared<std::uint32_t>(0);
+  const bool want_crc = options_.crc32;
+  engine_->post(
+      [dst, src, copy, crc, want_crc] {
+        if (copy) std::memcpy(dst, src.data(), src.size());
+        if (want_crc) *crc = stsw::crc32({dst, src.size()});
+      },
+      [this, slot, data_offset, n = src.size(), crc, request](std::exception_ptr e) {
+        if (e) {
+          std::lock_guard<std::mutex> lock(mu_);
+          fail(e);
+        }
+        piece_done(slot, data_offset, n, *crc);  // last touch of `this`
+        if (request) request->finish(e);
+      });
 }
 
 // ---- completions -------------------------------------------------------------------------
@@ -427,31 +350,39 @@ void StreamWriter::Impl::submit(SlotPtr slot) {
     std::memset(buf + len, 0, padded - len);
     len = padded;
   }
-  if (prefix_ && slot->base < prefix_size_) {
-    const std::uint64_t lo = std::max(slot->base, data_offset_);
-    const std::uint64_t hi = std::min(prefix_size_, slot->base + logical);
-    if (hi > lo) std::memcpy(prefix_.get() + lo, buf + (lo - slot->base), hi - lo);
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (error_ || phase_ == Phase::Aborted) {
-      slot->buffer.reset();
-      --held_buffers_;
-      cv_.notify_all();
-      return;
-    }
-    ++ops_;
-  }
+  keep_prefix(*slot, 0, logical);
+  if (!begin_writes(*slot, 1)) return;
   const std::uint64_t offset = slot->base;
-  engine_->write(
-      target_.file(), offset, std::move(slot->buffer), len,
-      [this, offset, logical](std::exception_ptr e) { write_done(offset, logical, std::move(e)); });
+  engine_->write(target_.file(), offset, std::move(slot->buffer), len,
+                 [this, offset, logical](std::exception_ptr e) {
+                   write_done(offset, logical, std::move(e), true);
+                 });
+}
+
+void StreamWriter::Impl::keep_prefix(const Slot& slot, std::size_t at, std::size_t length) {
+  if (!prefix_ || slot.base + at >= prefix_size_) return;
+  const std::uint64_t lo = std::max(slot.base + at, data_offset_);
+  const std::uint64_t hi = std::min(prefix_size_, slot.base + at + length);
+  if (hi > lo)
+    std::memcpy(prefix_.get() + lo, slot.buffer.data().data() + (lo - slot.base), hi - lo);
+}
+
+bool StreamWriter::Impl::begin_writes(Slot& slot, unsigned writes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (error_ || phase_ == Phase::Aborted) {  // nothing more is written: the buffer goes back
+    slot.buffer.reset();
+    --held_buffers_;
+    cv_.notify_all();
+    return false;
+  }
+  ops_ += writes;
+  return true;
 }
 
 void StreamWriter::Impl::write_done(std::uint64_t offset, std::size_t length,
-                                    std::exception_ptr error) {
+                                    std::exception_ptr error, bool buffer_back) {
   std::unique_lock<std::mutex> lock(mu_);
-  --held_buffers_;
+  if (buffer_back) --held_buffers_;
   if (error) {
     fail(wrap_error(error, "write of " + std::to_string(length) + " bytes at offset " +
                                std::to_string(offset)));
@@ -461,6 +392,11 @@ void StreamWriter::Impl::write_done(std::uint64_t offset, std::size_t length,
     if (hi > lo) bytes_written_ += hi - lo;
   }
   cv_.notify_all();
+  if (buffer_back && backlog_waiting_.load()) {  // the buffer may take queued bytes
+    lock.unlock();
+    pump(false);  // `this` is held by this write's op until release_op()
+    lock.lock();
+  }
   if (release_op()) {
     lock.unlock();
     finish();

@@ -17,7 +17,7 @@
 // on a helper thread, since a thread cannot join itself. Engine::wait_for_released_engines()
 // waits for those shutdowns; the process also waits for them when it exits, so no engine
 // thread outlives main() or exit(). Engine threads are named stsw-uring, stsw-io,
-// stsw-worker and stsw-shutdown.)
+// stsw-worker, stsw-blocking and stsw-shutdown.)
 //
 // Error handling. Calls never throw for I/O failures: the future (or callback) carries a
 // stsw::Error naming the file and offset. Invalid arguments fail the future too.
@@ -248,6 +248,12 @@ class Engine {
   virtual void sync(const File& file, bool data_only, DoneCallback done) = 0;
   // Runs `task` on a worker thread; exceptions go to `done`.
   virtual void post(std::function<void()> task, DoneCallback done) = 0;
+  // Runs `task` on the engine's blocking-call thread: one thread, tasks in FIFO order, for
+  // file-system calls that may block for long (rename, link, ftruncate, fsync of a
+  // directory), so that they never hold up the workers that compute CRCs and copies.
+  // Exceptions go to `done`, which runs on that thread (or, once the engine is shutting
+  // down, with Errc::Cancelled on the caller's or the shutting-down thread, `task` not run).
+  virtual void post_blocking(std::function<void()> task, DoneCallback done) = 0;
 
   // Future forms of the operations above.
   [[nodiscard]] std::future<void> write(const File& file, std::uint64_t offset,

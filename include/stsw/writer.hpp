@@ -7,14 +7,18 @@
 // written while the next fills. The per-tensor CRC-32 is computed with the copy, on engine
 // worker threads. close() rewrites the header with the real CRCs at the same length,
 // fdatasyncs, links the file into place (atomically replacing any existing file) and fsyncs
-// the directory.
+// the directory: in the background, the rename and the directory fsync on the engine's
+// blocking-call thread (Engine::post_blocking); close() itself does not wait for them.
 //
 // Lifecycle. open -> (write_block | window | finalize_tensor)* or write_at* -> close or abort.
 // With write_block, tensors are written in the order of `metas`; with write_at, pieces come
 // in any order; either way each tensor gets exactly nbytes bytes. After close() or abort()
 // every call but stats() fails with Errc::InvalidState. Destroying a writer that was
-// neither closed nor aborted aborts it; destroying one whose close() is pending lets the
-// close complete in the background.
+// neither closed nor aborted aborts it (blocking until its writes in flight completed).
+// Destroying one whose close() is pending does not block: the close completes in the
+// background (the writer's resources, the engine included, stay alive until it did), and
+// its future or callback still completes; a close that fails then removes the temporary
+// file. (Moving a writer over another acts like destroying the one replaced.)
 //
 // Crash safety. A kill -9 at any moment leaves either the previous file or the complete new
 // one at `path`. The only thing a crash can leave behind is a hidden file
@@ -52,9 +56,10 @@
 // Thread safety. All member functions may be called from many threads: calls are
 // serialized internally, in the order they acquire the writer's lock. With write_block,
 // tensors must still be written in order, so concurrent writers must coordinate which
-// bytes come next; write_at takes pieces in any order. Calls may
-// block while every staging buffer is in flight (backpressure); never call them from an
-// engine callback.
+// bytes come next; write_at takes pieces in any order. write_block queues instead of
+// waiting for a buffer (see there); window(), write_at(), open() and close() (which first
+// stages the queued blocks) may block while every staging buffer is in flight
+// (backpressure); never call those from an engine callback.
 #pragma once
 
 #include "stsw/export.hpp"
@@ -135,11 +140,22 @@ class StreamWriter {
   // included). The future is ready once `data` has been copied and may be reused or freed;
   // it fails with TensorOrder, UnknownTensor, LengthMismatch (more bytes than remain),
   // InvalidState, or the writer's I/O error. `data` must stay alive and unchanged until
-  // then. Small blocks are copied inline (the future is then already ready).
+  // then. Small blocks are copied inline when a buffer is free (the future is then already
+  // ready).
+  // Backpressure: write_block does not wait for staging buffers. When every buffer of the
+  // writer is busy, the rest of the block is queued (a reference to `data`, no copy) and the
+  // call returns; queued blocks are staged in call order as the writer's writes complete,
+  // and each future completes when its last byte is staged. The checks above count queued
+  // bytes. The caller waits only where no write of this writer is in flight and the
+  // engine's pool is at its cap (Engine::acquire_buffer: while other engine I/O is in
+  // flight; NoSpace at once otherwise). An error while staging queued bytes (NoSpace from
+  // the pool, a failed copy) fails the queued blocks and poisons the writer; abort() fails
+  // them with Cancelled.
   [[nodiscard]] std::future<void> write_block(std::string_view name,
                                               std::span<const std::byte> data);
   // Callback form: `done` runs exactly once, possibly on the calling thread before
-  // write_block returns, else on an engine thread.
+  // write_block returns, else on an engine thread or on the thread of a later call on this
+  // writer that staged the block's last queued bytes (close(), window(), abort()).
   void write_block(std::string_view name, std::span<const std::byte> data, DoneCallback done);
 
   // Out-of-order staging: the bytes of tensor `name` starting at byte `offset` of that

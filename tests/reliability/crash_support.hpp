@@ -43,7 +43,7 @@ class ScratchDir {
 // Threads of this process (/proc/self/status); fork() is safe to use freely only at 1.
 [[nodiscard]] int thread_count();
 // Every thread of this process as "tid name" (/proc/self/task/*/comm), comma-separated;
-// engine threads are named stsw-uring, stsw-io, stsw-worker and stsw-shutdown.
+// engine threads are named stsw-uring, stsw-io, stsw-worker, stsw-blocking and stsw-shutdown.
 [[nodiscard]] std::string thread_names();
 
 // True when `name` is a writer's hidden temporary name for `base`: ".<base>.stsw-" and 12

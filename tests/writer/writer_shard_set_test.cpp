@@ -325,12 +325,8 @@ TEST_P(ShardSetFaults, AFailureAtAnyShardLeavesThePreviousSetIntact) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ShardSetFaults,
-                         ::testing::Values(BackendKind::Uring, BackendKind::Threads),
-                         [](const auto& info) {
-                           return std::string(info.param == BackendKind::Uring ? "uring"
-                                                                               : "threads");
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, ShardSetFaults, ::testing::ValuesIn(both_backends()),
+                         BackendName());
 
 }  // namespace
 }  // namespace stsw::writer_test

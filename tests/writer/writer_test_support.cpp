@@ -146,6 +146,8 @@ std::vector<IoConfig> io_configs() {
           {BackendKind::Threads, IoMode::Buffered}};
 }
 
+std::vector<BackendKind> both_backends() { return {BackendKind::Uring, BackendKind::Threads}; }
+
 std::string config_name(const IoConfig& c) {
   std::string s = c.backend == BackendKind::Uring ? "uring" : "threads";
   s += c.mode == IoMode::Direct ? "_direct" : "_buffered";

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <span>
@@ -56,6 +58,38 @@ struct IoConfig {
 };
 [[nodiscard]] std::vector<IoConfig> io_configs();
 [[nodiscard]] std::string config_name(const IoConfig& c);
+
+// Both backends as a test parameter, named "uring" / "threads":
+//   INSTANTIATE_TEST_SUITE_P(Io, Suite, ::testing::ValuesIn(both_backends()), BackendName());
+[[nodiscard]] std::vector<BackendKind> both_backends();
+struct BackendName {
+  template <typename Info>
+  std::string operator()(const Info& info) const {
+    return info.param == BackendKind::Uring ? "uring" : "threads";
+  }
+};
+
+// Holds an engine thread until open() (or destruction): post task() with Engine::post (the
+// worker: copies and CRCs wait) or Engine::post_blocking (the close's file-system steps wait).
+class Gate {
+ public:
+  Gate() : opened_(promise_.get_future().share()) {}
+  Gate(const Gate&) = delete;
+  Gate& operator=(const Gate&) = delete;
+  ~Gate() { open(); }
+  [[nodiscard]] std::function<void()> task() const {
+    return [f = opened_] { f.wait(); };
+  }
+  void open() {
+    if (!open_) promise_.set_value();
+    open_ = true;
+  }
+
+ private:
+  std::promise<void> promise_;
+  std::shared_future<void> opened_;
+  bool open_ = false;
+};
 
 // A TensorMeta list with contiguous offsets in the given order.
 struct Spec {
