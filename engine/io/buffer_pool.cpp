@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-#include "io/logging.hpp"
+#include "core/logging.hpp"
 #include "io/sys.hpp"
 #include "stsw/error.hpp"
 

@@ -2,9 +2,9 @@
 
 #include <cerrno>
 
+#include "core/logging.hpp"
 #include "io/backend.hpp"
 #include "io/engine_impl.hpp"
-#include "io/logging.hpp"
 
 namespace stsw::testing {
 
