@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "stsw/aligned_buffer.hpp"
+#include "stsw/engine.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
 
@@ -42,16 +43,7 @@ std::uint64_t read_all_into(const StreamReader& r, std::span<std::byte> dst, Dst
     pending.push_back(r.read_into(name, dst.subspan(at, m.nbytes())));
     bytes += m.nbytes();
   }
-  // Wait for all before rethrowing, so no read still targets dst afterwards.
-  std::exception_ptr first;
-  for (auto& f : pending) {
-    try {
-      f.get();
-    } catch (...) {
-      if (!first) first = std::current_exception();
-    }
-  }
-  if (first) std::rethrow_exception(first);
+  wait_all(pending);  // all of them before rethrowing: no read still targets dst afterwards
   return bytes;
 }
 

@@ -11,6 +11,7 @@
 #include "codec/text.hpp"
 #include "stsw/crc32.hpp"
 #include "stsw/distributed.hpp"
+#include "stsw/engine.hpp"
 #include "writer/shard_set_writer.hpp"
 #include "writer/target_file.hpp"
 
@@ -21,21 +22,6 @@ namespace {
 // Bytes per engine write request: large enough to keep the queue busy, small enough that a
 // piece of several GiB is spread over the engine's workers.
 constexpr std::uint64_t kWriteRequest = 64ULL << 20;
-
-// Waits for every future, keeping the first exception; the buffers the requests read must
-// stay valid until this returns.
-void wait_all(std::vector<std::future<void>>& pending) {
-  std::exception_ptr first;
-  for (auto& f : pending) {
-    try {
-      f.get();
-    } catch (...) {
-      if (!first) first = std::current_exception();
-    }
-  }
-  pending.clear();
-  if (first) std::rethrow_exception(first);
-}
 
 }  // namespace
 
