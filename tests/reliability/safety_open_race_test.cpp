@@ -32,12 +32,14 @@ constexpr int kOpensPerCase = 1300;  // x 4 cases: over 5,000 opens
 // calls in the child: safe after fork in a threaded test).
 class SwappedTarget {
  public:
+  static constexpr std::size_t kFileSize = std::size_t{256} * 1024;
+
   SwappedTarget() : dir_("safety"), target_(dir_.file("model.safetensors")) {
     const std::string a = dir_.file("a.safetensors"), b = dir_.file("b.safetensors");
     const std::string tmp = dir_.file("swap.tmp");
-    write_small(a, 0xAA, 256 * 1024);
-    write_small(b, 0xBB, 256 * 1024);
-    write_small(target_, 0xAA, 256 * 1024);
+    write_small(a, 0xAA, kFileSize);
+    write_small(b, 0xBB, kFileSize);
+    write_small(target_, 0xAA, kFileSize);
     replacer_ = ::fork();
     if (replacer_ != 0) return;
     for (;;) {
