@@ -13,6 +13,7 @@
 #include "measure.hpp"
 #include "stsw/aligned_buffer.hpp"
 #include "stsw/convert.hpp"
+#include "stsw/engine.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
 

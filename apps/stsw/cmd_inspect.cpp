@@ -13,6 +13,7 @@
 #include "exit_codes.hpp"
 #include "file_kind.hpp"
 #include "report.hpp"
+#include "stsw/tensor_meta.hpp"
 
 namespace stsw::cli {
 namespace {
@@ -21,15 +22,6 @@ struct InspectOptions {
   std::vector<std::string> files;
   bool json = false;
 };
-
-std::string shape_text(const std::vector<std::uint64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i != 0) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
 
 // Pads by bytes, which is close enough for the mostly-ASCII names of real checkpoints.
 std::string pad(std::string s, std::size_t width) {
@@ -43,7 +35,7 @@ void print_tensor_table(const std::vector<TensorMeta>& tensors) {
   rows.push_back({"name", "dtype", "shape", "size", "offsets", "crc32"});
   for (const auto& t : tensors) {
     rows.push_back(
-        {printable(t.name), std::string(to_string(t.dtype)), shape_text(t.shape),
+        {printable(t.name), std::string(to_string(t.dtype)), shape_string(t.shape),
          format_bytes(t.nbytes()),
          "[" + std::to_string(t.offset_begin) + ", " + std::to_string(t.offset_end) + ")",
          t.crc32 ? format_crc(*t.crc32) : "-"});

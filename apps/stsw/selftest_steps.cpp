@@ -11,6 +11,7 @@
 #include "progress.hpp"
 #include "report.hpp"
 #include "selftest_env.hpp"
+#include "stsw/engine.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
 
@@ -152,15 +153,7 @@ StepResult read_step(const SelftestContext& ctx, ReadMode mode, bool slice) {
           futures.push_back(reader.read_into(ctx.tensors[i].name, d));
           got.push_back(d);
         }
-        std::exception_ptr error;
-        for (auto& f : futures) {
-          try {
-            f.get();
-          } catch (...) {
-            if (!error) error = std::current_exception();
-          }
-        }
-        if (error) std::rethrow_exception(error);
+        wait_all(futures);
       }
       r.seconds += seconds_since(t0);
       for (std::size_t i = first; i < last; ++i) {

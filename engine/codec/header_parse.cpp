@@ -9,19 +9,11 @@
 #include "codec/text.hpp"
 #include "stsw/error.hpp"
 #include "stsw/header.hpp"
+#include "stsw/tensor_meta.hpp"
 
 namespace stsw {
 
 namespace {
-
-std::string shape_text(const std::vector<std::uint64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i != 0) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
 
 std::string offsets_text(const TensorMeta& t) {
   return "data_offsets [" + std::to_string(t.offset_begin) + ", " + std::to_string(t.offset_end) +
@@ -39,7 +31,7 @@ void check_size(const TensorMeta& t, std::string_view source) {
     if (__builtin_mul_overflow(count, d, &count)) {
       throw Error(Errc::ValidationOverflow, tensor_prefix(source, t) +
                                                 "the element count of shape " +
-                                                shape_text(t.shape) + " overflows u64");
+                                                shape_string(t.shape) + " overflows u64");
     }
   }
   std::uint64_t bits = 0;
@@ -57,7 +49,7 @@ void check_size(const TensorMeta& t, std::string_view source) {
   if (t.offset_end - t.offset_begin != bits / 8) {
     throw Error(Errc::TensorInvalidInfo, tensor_prefix(source, t) + offsets_text(t) + " hold " +
                                              std::to_string(t.offset_end - t.offset_begin) +
-                                             " bytes but shape " + shape_text(t.shape) + " of " +
+                                             " bytes but shape " + shape_string(t.shape) + " of " +
                                              std::string(to_string(t.dtype)) + " needs " +
                                              std::to_string(bits / 8));
   }

@@ -23,4 +23,13 @@ std::optional<std::uint64_t> byte_size(DType dtype,
   return bits / 8;
 }
 
+std::string shape_string(const std::vector<std::uint64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i != 0) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
 }  // namespace stsw

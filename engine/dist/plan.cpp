@@ -9,6 +9,7 @@
 #include "codec/text.hpp"
 #include "stsw/crc32.hpp"
 #include "stsw/distributed.hpp"
+#include "stsw/tensor_meta.hpp"
 #include "writer/shard_plan.hpp"
 
 namespace stsw::dist {
@@ -19,14 +20,6 @@ std::string ranks_text(const std::vector<int>& ranks) {
   std::string out;
   for (int r : ranks) out += (out.empty() ? "" : ", ") + std::to_string(r);
   return out;
-}
-
-std::string shape_text(const std::vector<std::uint64_t>& shape) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    out += (i ? ", " : "") + std::to_string(shape[i]);
-  }
-  return out + "]";
 }
 
 std::string range_text(std::uint64_t b, std::uint64_t e) {
@@ -85,13 +78,14 @@ SavePlan plan_save(const std::vector<RankDecl>& ranks, const SaveOptions& option
         throw Error(Errc::InvalidArgument,
                     "tensor " + codec::quote(p.name) + ": rank " + std::to_string(d.first_rank) +
                         " declares " + std::string(to_string(d.first->dtype)) + " " +
-                        shape_text(d.first->shape) + ", rank " + std::to_string(r->rank) +
-                        " declares " + std::string(to_string(p.dtype)) + " " + shape_text(p.shape));
+                        shape_string(d.first->shape) + ", rank " + std::to_string(r->rank) +
+                        " declares " + std::string(to_string(p.dtype)) + " " +
+                        shape_string(p.shape));
       }
       const std::optional<std::uint64_t> n = byte_size(p.dtype, p.shape);
       if (!n) {
         throw Error(Errc::ValidationOverflow,
-                    "tensor " + codec::quote(p.name) + ": shape " + shape_text(p.shape) + " of " +
+                    "tensor " + codec::quote(p.name) + ": shape " + shape_string(p.shape) + " of " +
                         std::string(to_string(p.dtype)) + " has no byte size");
       }
       if (p.begin > p.end || p.end > *n || (p.begin == p.end && *n != 0)) {

@@ -12,6 +12,7 @@
 #include "codec/text.hpp"
 #include "stsw/crc32.hpp"
 #include "stsw/distributed.hpp"
+#include "stsw/engine.hpp"
 #include "writer/shard_set_writer.hpp"
 #include "writer/target_file.hpp"
 
@@ -26,21 +27,6 @@ constexpr std::uint64_t kWriteRequest = 64ULL << 20;
 // block) are written through the page cache: a staging buffer per few KiB would cost more
 // than the copy into the page cache.
 constexpr std::uint64_t kDirectMin = 1ULL << 20;
-
-// Waits for every future, keeping the first exception; the buffers the requests read must
-// stay valid until this returns.
-void wait_all(std::vector<std::future<void>>& pending) {
-  std::exception_ptr first;
-  for (auto& f : pending) {
-    try {
-      f.get();
-    } catch (...) {
-      if (!first) first = std::current_exception();
-    }
-  }
-  pending.clear();
-  if (first) std::rethrow_exception(first);
-}
 
 // Queues the writes of one piece (`d` at `at` in `f`) and returns its CRC-32, computed on
 // this thread while the engine writes. `f` is O_DIRECT where the file system allows it:

@@ -11,7 +11,6 @@
 
 #include <sys/uio.h>
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -38,40 +37,18 @@ class IoRequest {
   bool datasync = false;  // Sync: fdatasync rather than fsync
 
   // Backends call this exactly once per submission, on a backend thread.
-  void on_result(int res) noexcept {
-    if (fault_ != Fault::None) res = apply_fault(res);
-    complete(res);
-  }
-
-  // Fault injection (fault_injection.hpp): replace the next result, or cap it (a short
-  // transfer). Set before submit, consumed by on_result.
-  void inject_result(int res) noexcept {
-    fault_ = Fault::Replace;
-    fault_res_ = res;
-  }
-  void inject_short(int cap) noexcept {
-    fault_ = Fault::Cap;
-    fault_res_ = cap;
-  }
+  void on_result(int res) noexcept { complete(res); }
 
   IoRequest* next = nullptr;  // backend queue link
 
  protected:
   IoRequest() = default;
   ~IoRequest() = default;
+  // Copies the request's fields (not its completion): fault injection submits a copy.
+  IoRequest(const IoRequest&) = default;
+  IoRequest& operator=(const IoRequest&) = default;
   // The one entry point of a completion: res as documented above.
   virtual void complete(int res) noexcept = 0;
-
- private:
-  enum class Fault : std::uint8_t { None, Replace, Cap };
-  int apply_fault(int res) noexcept {
-    const Fault f = fault_;
-    fault_ = Fault::None;
-    if (f == Fault::Replace) return fault_res_;
-    return res < 0 ? res : std::min(res, fault_res_);
-  }
-  Fault fault_ = Fault::None;
-  int fault_res_ = 0;
 };
 
 class Backend {
@@ -105,7 +82,9 @@ using OwnerTag = const void*;
 [[nodiscard]] std::unique_ptr<Backend> make_backend(const EngineOptions& options,
                                                     std::span<const iovec> buffers, OwnerTag owner);
 
-// Builds the backend of a new engine (hook for fault injection).
+// Builds the backend of a new engine. The hook for fault injection (fault_injection.hpp,
+// built into the tests only): its backend wraps the real one and submits a proxy request
+// in place of each faulted one, so a production IoRequest carries no fault state.
 using BackendFactory =
     std::function<std::unique_ptr<Backend>(const EngineOptions&, std::span<const iovec>, OwnerTag)>;
 

@@ -2,8 +2,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/logging.hpp"
 #include "io/backend.hpp"
-#include "io/logging.hpp"
 
 namespace stsw::detail {
 

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string>
 
-#include "io/logging.hpp"
+#include "core/logging.hpp"
 #include "io/sys.hpp"
 #include "stsw/error.hpp"
 

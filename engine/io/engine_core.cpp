@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "io/logging.hpp"
+#include "core/logging.hpp"
 
 namespace stsw::detail {
 

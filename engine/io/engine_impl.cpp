@@ -2,9 +2,9 @@
 // creation, statistics and shutdown.
 #include "io/engine_impl.hpp"
 
+#include "core/logging.hpp"
 #include "io/engine_core.hpp"
 #include "io/engine_threads.hpp"
-#include "io/logging.hpp"
 #include "io/transfer.hpp"
 #include "io/worker_pool.hpp"
 #include "stsw/error.hpp"

@@ -8,8 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include "core/logging.hpp"
 #include "io/engine_core.hpp"
-#include "io/logging.hpp"
 
 namespace stsw::detail {
 

@@ -1,10 +1,13 @@
 #include "io/fault_injection.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <memory>
 
+#include "core/logging.hpp"
 #include "io/backend.hpp"
 #include "io/engine_impl.hpp"
-#include "io/logging.hpp"
 
 namespace stsw::testing {
 
@@ -13,11 +16,49 @@ namespace {
 using detail::IoOp;
 using detail::IoRequest;
 
+// Stands in for one faulted request: the inner backend runs the proxy (a copy of the
+// request, with no I/O for a replaced result), and the proxy hands the altered result to
+// the original request. The fault's state lives here, not in every production IoRequest.
+class FaultProxy final : public IoRequest {
+ public:
+  enum class Mode : std::uint8_t { Replace, Cap };
+
+  // Takes `req`'s fields; the result delivered to `req` becomes `value` (Replace) or at
+  // most `value` bytes (Cap).
+  void arm(IoRequest& req, Mode mode, int value) noexcept {
+    IoRequest::operator=(req);
+    next = nullptr;
+    if (mode == Mode::Replace) len = 0;  // no I/O happens
+    original_ = &req;
+    mode_ = mode;
+    value_ = value;
+  }
+
+ private:
+  void complete(int res) noexcept override {
+    if (mode_ == Mode::Replace) {
+      res = value_;
+    } else if (res >= 0) {
+      res = std::min(res, value_);
+    }
+    original_->on_result(res);  // may end the transfer: nothing of it is touched after
+  }
+
+  IoRequest* original_ = nullptr;
+  Mode mode_ = Mode::Replace;
+  int value_ = 0;
+};
+
 class FaultyBackend final : public detail::Backend {
  public:
   FaultyBackend(std::unique_ptr<Backend> inner, FaultPlan plan,
                 std::shared_ptr<FaultCounters> counters)
-      : inner_(std::move(inner)), plan_(std::move(plan)), counters_(std::move(counters)) {}
+      : inner_(std::move(inner)),
+        plan_(std::move(plan)),
+        counters_(std::move(counters)),
+        // One proxy per planned fault: a fault matches one request number, so it fires
+        // at most once and its proxy is never in flight twice.
+        proxies_(std::make_unique<FaultProxy[]>(plan_.faults.size())) {}
 
   [[nodiscard]] BackendKind kind() const noexcept override { return inner_->kind(); }
   [[nodiscard]] bool buffers_registered() const noexcept override {
@@ -31,11 +72,12 @@ class FaultyBackend final : public detail::Backend {
                                                                   : counters_->syncs;
     const std::uint64_t index = per_op.fetch_add(1);
     const std::uint64_t any = counters_->any.fetch_add(1);
-    for (const Fault& f : plan_.faults) {
+    for (std::size_t i = 0; i < plan_.faults.size(); ++i) {
+      const Fault& f = plan_.faults[i];
       const bool hit =
           f.op == Fault::Op::Any ? f.index == any : matches(f.op, req->op) && f.index == index;
       if (hit) {
-        inject(*req, f.kind);
+        if (inject(proxies_[i], *req, f.kind)) req = &proxies_[i];
         break;
       }
     }
@@ -49,7 +91,8 @@ class FaultyBackend final : public detail::Backend {
            (f == Fault::Op::Sync && op == IoOp::Sync);
   }
 
-  void inject(IoRequest& req, Fault::Kind kind) noexcept {
+  // Arms `proxy` to stand in for `req`; false when the fault does not apply to it.
+  bool inject(FaultProxy& proxy, IoRequest& req, Fault::Kind kind) noexcept {
     int res = 0;
     switch (kind) {
       case Fault::Kind::Eio: res = -EIO; break;
@@ -57,22 +100,23 @@ class FaultyBackend final : public detail::Backend {
       case Fault::Kind::Eagain: res = -EAGAIN; break;
       case Fault::Kind::Eintr: res = -EINTR; break;
       case Fault::Kind::Short:
-        if (req.op == IoOp::Sync || req.len < 2) return;
-        req.inject_short(static_cast<int>(req.len / 2));
+        if (req.op == IoOp::Sync || req.len < 2) return false;
+        proxy.arm(req, FaultProxy::Mode::Cap, static_cast<int>(req.len / 2));
         counters_->injected.fetch_add(1);
         detail::logger().debug("fault injection: short {} at offset {}", req.len, req.offset);
-        return;
+        return true;
     }
-    // No I/O happens: the request runs with length 0 and its result is replaced.
-    req.len = 0;
-    req.inject_result(res);
+    // No I/O happens: the proxy runs with length 0 and its result is replaced.
+    proxy.arm(req, FaultProxy::Mode::Replace, res);
     counters_->injected.fetch_add(1);
     detail::logger().debug("fault injection: result {} at offset {}", res, req.offset);
+    return true;
   }
 
   std::unique_ptr<Backend> inner_;
   FaultPlan plan_;
   std::shared_ptr<FaultCounters> counters_;
+  std::unique_ptr<FaultProxy[]> proxies_;
 };
 
 }  // namespace

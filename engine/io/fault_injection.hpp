@@ -22,6 +22,14 @@
 //                 expect the operation's future to throw stsw::Error; }
 //
 // Stable interface: the writer and reader test suites rely on it.
+//
+// Built into the tests only (the stsw_fault_injection library, linked through
+// stsw_test_support); libstsw carries none of it. The one hook in production code is the
+// BackendFactory that detail::make_engine takes (io/backend.hpp), called once per engine.
+// The faulty backend wraps the real one and, for a faulted request, submits a proxy
+// request (a copy of it, owned by the backend, one per planned fault) whose completion
+// hands the replaced or capped result to the original: a production IoRequest holds no
+// fault state and its completion path has no fault branch (64 bytes instead of 72).
 #pragma once
 
 #include <atomic>

@@ -12,7 +12,7 @@
 #include <string>
 #include <utility>
 
-#include "io/logging.hpp"
+#include "core/logging.hpp"
 #include "io/sys.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/error.hpp"

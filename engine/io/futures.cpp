@@ -1,7 +1,9 @@
 // The future forms of the Engine operations: thin wrappers over the callback forms. A
 // failure (including one thrown by the callback form itself) is stored in the future,
 // never thrown from the call.
+#include <exception>
 #include <memory>
+#include <vector>
 
 #include "stsw/engine.hpp"
 
@@ -86,6 +88,19 @@ std::future<void> Engine::sync(const File& file, bool data_only) {
   Promise<void> pr;
   guarded(pr.p, [&] { sync(file, data_only, done_into(pr.p)); });
   return std::move(pr.future);
+}
+
+void wait_all(std::vector<std::future<void>>& pending) {
+  std::exception_ptr first;
+  for (auto& f : pending) {
+    try {
+      f.get();
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  pending.clear();
+  if (first) std::rethrow_exception(first);
 }
 
 }  // namespace stsw

@@ -8,9 +8,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/logging.hpp"
 #include "io/backend.hpp"
 #include "io/engine_threads.hpp"
-#include "io/logging.hpp"
 
 namespace stsw::detail {
 

@@ -3,8 +3,8 @@
 #include <memory>
 #include <mutex>
 
+#include "core/logging.hpp"
 #include "io/engine_core.hpp"
-#include "io/logging.hpp"
 #include "io/sys.hpp"
 #include "io/transfer.hpp"
 #include "io/transfer_state.hpp"

@@ -4,8 +4,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "core/logging.hpp"
 #include "io/engine_core.hpp"
-#include "io/logging.hpp"
 #include "io/transfer_state.hpp"
 #include "stsw/crc32.hpp"
 

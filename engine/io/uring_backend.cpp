@@ -16,9 +16,9 @@
 #include <mutex>
 #include <thread>
 
+#include "core/logging.hpp"
 #include "io/backend.hpp"
 #include "io/engine_threads.hpp"
-#include "io/logging.hpp"
 
 namespace stsw::detail {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <mutex>
 
-#include "io/logging.hpp"
+#include "core/logging.hpp"
 #include "reader/read_ops.hpp"
 #include "stsw/error.hpp"
 

@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "io/logging.hpp"
+#include "core/logging.hpp"
 #include "reader/residency.hpp"
 #include "stsw/blocking_io.hpp"
 

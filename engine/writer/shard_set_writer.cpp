@@ -15,7 +15,7 @@
 #include <system_error>
 #include <thread>
 
-#include "io/logging.hpp"
+#include "core/logging.hpp"
 #include "reader/shard_index.hpp"
 #include "stsw/error.hpp"
 #include "writer/shard_plan.hpp"

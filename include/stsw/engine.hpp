@@ -53,6 +53,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace STSW_API stsw {
 
@@ -266,5 +267,10 @@ class Engine {
                                        ChunkCallback on_chunk);
   [[nodiscard]] std::future<void> sync(const File& file, bool data_only = true);
 };
+
+// Waits for every future of `pending`, also after one failed, so that no request still
+// uses its memory when this returns; then clears `pending` and rethrows the first failure
+// (in vector order), if any. Blocks: not for engine callbacks.
+void wait_all(std::vector<std::future<void>>& pending);
 
 }  // namespace stsw

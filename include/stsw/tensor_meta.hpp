@@ -36,4 +36,7 @@ struct TensorMeta {
 [[nodiscard]] std::optional<std::uint64_t> byte_size(
     DType dtype, const std::vector<std::uint64_t>& shape) noexcept;
 
+// `shape` as messages and `stsw inspect` print it: "[2, 3]" ("[]" for rank 0).
+[[nodiscard]] std::string shape_string(const std::vector<std::uint64_t>& shape);
+
 }  // namespace stsw

@@ -50,6 +50,14 @@ class BufferGuard {
   bool held_ = false;
 };
 
+// Runs `f` (a blocking call that touches no Python object) with the GIL released and
+// returns its result once the GIL is held again.
+template <class F>
+auto without_gil(F&& f) -> decltype(f()) {
+  pyb::gil_scoped_release nogil;
+  return f();
+}
+
 // (name, dtype, shape, offset_begin, offset_end, crc32 or None): the form the pure-Python
 // TensorMeta is built from and given back as.
 pyb::tuple meta_to_tuple(const TensorMeta& meta);

@@ -88,11 +88,8 @@ class PyReader {
 
   View get_slice(const std::string& name) const {
     auto owner = hold();
-    std::span<const std::byte> bytes;
-    {
-      pyb::gil_scoped_release nogil;  // the first access checks the tensor's CRC
-      bytes = owner->get_slice(name);
-    }
+    // The first access checks the tensor's CRC.
+    const auto bytes = without_gil([&] { return owner->get_slice(name); });
     return View(std::move(owner), bytes);
   }
 
@@ -115,12 +112,7 @@ class PyReader {
 
   pyb::dict verify() const {
     const auto owner = hold();
-    const auto& r = *owner;
-    VerifyReport rep;
-    {
-      pyb::gil_scoped_release nogil;
-      rep = r.verify().get();
-    }
+    const VerifyReport rep = without_gil([&] { return owner->verify().get(); });
     pyb::list tensors;
     for (const auto& t : rep.tensors) {
       pyb::dict d;

@@ -62,11 +62,7 @@ class PyWriter {
   // stats() and tensors() take the writer's lock, which a write_block waiting for a
   // staging buffer holds: wait for it without the GIL.
   pyb::dict stats() const {
-    WriterStats s;
-    {
-      pyb::gil_scoped_release nogil;
-      s = w_.stats();
-    }
+    const WriterStats s = without_gil([&] { return w_.stats(); });
     pyb::dict d;
     d["bytes_staged"] = s.bytes_staged;
     d["bytes_written"] = s.bytes_written;
@@ -79,11 +75,7 @@ class PyWriter {
   }
 
   pyb::list tensors() const {
-    std::vector<TensorMeta> metas;
-    {
-      pyb::gil_scoped_release nogil;
-      metas = w_.tensors();
-    }
+    const std::vector<TensorMeta> metas = without_gil([&] { return w_.tensors(); });
     pyb::list out;
     for (const auto& m : metas) out.append(meta_to_tuple(m));
     return out;

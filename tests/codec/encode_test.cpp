@@ -5,6 +5,7 @@
 #include <random>
 
 #include "codec_test_util.hpp"
+#include "support/tensor_meta.hpp"
 
 namespace stsw {
 namespace {
@@ -165,16 +166,7 @@ TEST(EncodeHeader, ExactHeaderSize) {
 }
 
 TEST(EncodeHeader, ValidatesTheTensors) {
-  const auto meta = [](std::string name, DType d, std::vector<std::uint64_t> shape, std::uint64_t b,
-                       std::uint64_t e) {
-    TensorMeta t;
-    t.name = std::move(name);
-    t.dtype = d;
-    t.shape = std::move(shape);
-    t.offset_begin = b;
-    t.offset_end = e;
-    return t;
-  };
+  using test::meta;
   const auto encode = [](std::vector<TensorMeta> ts, std::optional<Metadata> md = {}) {
     return [ts = std::move(ts), md = std::move(md)] { static_cast<void>(encode_header(ts, md)); };
   };

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <cstring>
+#include <functional>
 
 #include "codec_test_util.hpp"
 #include "stsw/crc32.hpp"
@@ -52,12 +53,11 @@ std::string_view tensor_bytes(const std::string& file, const Header& h, const Te
   return std::string_view(file).substr(h.data_offset() + t.offset_begin, t.nbytes());
 }
 
-class ReferenceVector : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(ReferenceVector, ParsesToManifest) {
-  const bj::object& entry = manifest().at("reference").at(GetParam()).as_object();
-  const std::string file = read_binary(vectors_dir() + "/reference/" + GetParam());
-  const Header h = test::parse(file);
+// Checks a strict parse `h` against its manifest `entry`: strict-valid, the metadata, and
+// each listed tensor present with its dtype and shape; `more(t, meta)` adds the caller's
+// checks of each tensor.
+void expect_as_manifest(const Header& h, const bj::object& entry,
+                        const std::function<void(const bj::object&, const TensorMeta&)>& more) {
   EXPECT_TRUE(h.strict_valid);
   EXPECT_EQ(h.metadata, metadata_of(entry));
   const bj::array& tensors = entry.at("tensors").as_array();
@@ -68,19 +68,30 @@ TEST_P(ReferenceVector, ParsesToManifest) {
     ASSERT_NE(meta, nullptr) << str(t.at("name"));
     EXPECT_EQ(to_string(meta->dtype), str(t.at("dtype")));
     EXPECT_EQ(meta->shape, shape_of(t.at("shape")));
-    EXPECT_EQ(meta->nbytes(), t.at("nbytes").to_number<std::uint64_t>());
-    EXPECT_FALSE(meta->crc32.has_value());
+    more(t, *meta);
+  }
+}
+
+class ReferenceVector : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReferenceVector, ParsesToManifest) {
+  const bj::object& entry = manifest().at("reference").at(GetParam()).as_object();
+  const std::string file = read_binary(vectors_dir() + "/reference/" + GetParam());
+  const Header h = test::parse(file);
+  expect_as_manifest(h, entry, [&](const bj::object& t, const TensorMeta& meta) {
+    EXPECT_EQ(meta.nbytes(), t.at("nbytes").to_number<std::uint64_t>());
+    EXPECT_FALSE(meta.crc32.has_value());
     // Data: 0,1,2,... of the tensor's length unless the manifest says otherwise.
     std::string expected;
     if (const bj::value* data_hex = t.if_contains("data_hex")) {
       expected = str(*data_hex);
     } else {
       std::string seq;
-      for (std::uint64_t i = 0; i < meta->nbytes(); ++i) seq += static_cast<char>(i);
+      for (std::uint64_t i = 0; i < meta.nbytes(); ++i) seq += static_cast<char>(i);
       expected = hex(seq);
     }
-    EXPECT_EQ(hex(tensor_bytes(file, h, *meta)), expected) << meta->name;
-  }
+    EXPECT_EQ(hex(tensor_bytes(file, h, meta)), expected) << meta.name;
+  });
   // Tensors come back in file order.
   for (std::size_t i = 1; i < h.tensors.size(); ++i) {
     EXPECT_LE(h.tensors[i - 1].offset_end, h.tensors[i].offset_begin);
@@ -176,19 +187,10 @@ TEST(SampleVectors, LoadWithTheirValues) {
     const bj::object& entry = entry_value.as_object();
     const std::string file = read_binary(vectors_dir() + "/samples/" + std::string(name));
     const Header h = test::parse(file);
-    EXPECT_TRUE(h.strict_valid);
-    EXPECT_EQ(h.metadata, metadata_of(entry));
-    const bj::array& tensors = entry.at("tensors").as_array();
-    ASSERT_EQ(h.tensors.size(), tensors.size());
-    for (const auto& tv : tensors) {
-      const bj::object& t = tv.as_object();
-      const TensorMeta* meta = h.find(str(t.at("name")));
-      ASSERT_NE(meta, nullptr);
-      EXPECT_EQ(to_string(meta->dtype), str(t.at("dtype")));
-      EXPECT_EQ(meta->shape, shape_of(t.at("shape")));
-      EXPECT_EQ(hex(tensor_bytes(file, h, *meta)), hex(sample_values(str(t.at("dtype")))))
-          << meta->name;
-    }
+    expect_as_manifest(h, entry, [&](const bj::object& t, const TensorMeta& meta) {
+      EXPECT_EQ(hex(tensor_bytes(file, h, meta)), hex(sample_values(str(t.at("dtype")))))
+          << meta.name;
+    });
     ++files;
   }
   EXPECT_EQ(files, 10);

@@ -31,21 +31,7 @@ using test::TempDir;
 
 constexpr const char* kChildEnv = "STSW_ENGINE_FALLBACK_CHILD";
 
-void round_trip(Engine& engine) {
-  TempDir dir;
-  File f = File::open(dir.file("r"), O_RDWR | O_CREAT, 0644, IoMode::Direct);
-  const auto data = test::random_bytes(100000, 31);
-  test::write_all(engine, f, 4096, data);
-  std::vector<std::byte> back(data.size());
-  auto r = engine.read(f, 4096, back, true);
-  EXPECT_EQ(get_within(r), crc32(data));
-  EXPECT_EQ(back, data);
-  std::atomic<std::uint64_t> seen{0};
-  auto s = engine.scan(f, 4096, data.size(),
-                       [&](std::uint64_t, std::span<const std::byte> d) { seen += d.size(); });
-  get_within(s);
-  EXPECT_EQ(seen.load(), data.size());
-}
+using test::round_trip;
 
 // Runs `test` (a test name of this binary) in a child process with kChildEnv=`role`.
 void run_child(const char* test, const char* role) {

@@ -49,22 +49,7 @@ bool uring_usable() {
   return Engine::create(o)->backend() == BackendKind::Uring;
 }
 
-void round_trip(Engine& engine) {
-  TempDir dir;
-  File f = File::open(dir.file("r"), O_RDWR | O_CREAT, 0644, IoMode::Direct);
-  const auto data = test::random_bytes(100000, 31);
-  test::write_all(engine, f, 4096, data);
-  std::vector<std::byte> back(data.size());
-  auto r = engine.read(f, 4096, back, true);
-  EXPECT_EQ(get_within(r), crc32(data));
-  EXPECT_EQ(back, data);
-  // on_chunk may run on several workers at once (TSan caught a plain counter here).
-  std::atomic<std::uint64_t> seen{0};
-  auto s = engine.scan(f, 4096, data.size(),
-                       [&](std::uint64_t, std::span<const std::byte> d) { seen += d.size(); });
-  get_within(s);
-  EXPECT_EQ(seen.load(), data.size());
-}
+using test::round_trip;
 
 TEST(EngineOptionsTest, ImpossibleOptionsThrowInvalidArgument) {
   auto expect_invalid = [](EngineOptions o) {

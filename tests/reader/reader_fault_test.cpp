@@ -4,9 +4,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <thread>
-
 #include "io/fault_injection.hpp"
 #include "reader/reader_test_support.hpp"
 #include "stsw/reader.hpp"
@@ -39,49 +36,13 @@ class FaultTest : public ::testing::TestWithParam<ReadMode> {
     return StreamReader::open(path_, o);
   }
 
-  // Runs `op` once cleanly to count its read requests, then once per request index with
-  // each fault kind injected there.
+  // Every read request of `op` failing in turn (test::sweep_read_faults); most injected
+  // EIO faults must land.
   template <typename Op>
   void sweep(Op op) {
-    std::shared_ptr<testing::FaultCounters> counters;
-    {
-      auto engine = testing::make_faulty_engine(options_, {}, &counters);
-      const auto r = open(engine);
-      ASSERT_NO_THROW(op(r));
-    }
-    const std::uint64_t n = counters->count(Fault::Op::Read);
-    ASSERT_GT(n, 1U);
-    std::uint64_t eio_hits = 0;
-    for (std::uint64_t i = 0; i < n; ++i) {
-      for (Fault::Kind kind : {Fault::Kind::Eio, Fault::Kind::Short, Fault::Kind::Eagain}) {
-        SCOPED_TRACE(::testing::Message() << "request " << i << " kind " << static_cast<int>(kind));
-        std::shared_ptr<testing::FaultCounters> c;
-        auto engine = testing::make_faulty_engine(
-            options_, FaultPlan{{Fault{Fault::Op::Read, i, kind}}, false}, &c);
-        const auto r = open(engine);
-        // The request count of a run can differ from the counting run (retried short or
-        // EAGAIN transfers are requests too), so index i may not be reached.
-        bool threw = false;
-        try {
-          op(r);
-        } catch (const Error& e) {
-          threw = true;
-          EXPECT_EQ(e.code(), Errc::Io) << e.what();
-          EXPECT_EQ(e.sys_errno(), EIO);
-        }
-        const bool injected = c->injected.load() == 1;
-        if (kind == Fault::Kind::Eio && injected) ++eio_hits;
-        EXPECT_EQ(threw, kind == Fault::Kind::Eio && injected) << "injected: " << injected;
-        // Staging buffers may come back just after a successful completion: allow a moment.
-        EngineStats st = engine->stats();
-        for (int k = 0; k < 200 && st.buffers_free != st.buffers_total; ++k) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
-          st = engine->stats();
-        }
-        EXPECT_EQ(st.buffers_free, st.buffers_total) << "a staging buffer leaked";
-      }
-    }
-    EXPECT_GT(eio_hits, n / 2) << "most injected errors must land";
+    const auto got = test::sweep_read_faults(
+        options_, [this](const std::shared_ptr<Engine>& e) { return open(e); }, op, 2);
+    EXPECT_GT(got.eio_landed, got.requests / 2) << "most injected errors must land";
   }
 
   test::TempDir dir_;

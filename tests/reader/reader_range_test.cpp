@@ -10,17 +10,13 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
-#include <thread>
 
-#include "io/fault_injection.hpp"
 #include "reader/reader_test_support.hpp"
 #include "stsw/reader.hpp"
 
 namespace stsw {
 namespace {
 
-using testing::Fault;
-using testing::FaultPlan;
 using ::testing::HasSubstr;
 
 constexpr std::uint64_t kSmallR = 40, kSmallC = 3000;  // F32: 12000-byte rows
@@ -328,44 +324,17 @@ class RangeFault : public ::testing::TestWithParam<Config> {
     o.io_mode = GetParam().mode;
     return StreamReader::open(path_, o);
   }
+  // Every read request of `op` failing in turn (test::sweep_read_faults); an EIO names the
+  // file, the offset and the tensor.
   template <typename Op>
   void sweep(Op op) {
-    std::shared_ptr<testing::FaultCounters> counters;
-    {
-      auto engine = testing::make_faulty_engine(options_, {}, &counters);
-      const auto r = open(engine);
-      ASSERT_NO_THROW(op(r));
-    }
-    const std::uint64_t n = counters->count(Fault::Op::Read);
-    ASSERT_GE(n, 1U);
-    for (std::uint64_t i = 0; i < n; ++i) {
-      for (Fault::Kind kind : {Fault::Kind::Eio, Fault::Kind::Short, Fault::Kind::Eagain}) {
-        SCOPED_TRACE(::testing::Message() << "request " << i << " kind " << static_cast<int>(kind));
-        std::shared_ptr<testing::FaultCounters> c;
-        auto engine = testing::make_faulty_engine(
-            options_, FaultPlan{{Fault{Fault::Op::Read, i, kind}}, false}, &c);
-        const auto r = open(engine);
-        bool threw = false;
-        try {
-          op(r);
-        } catch (const Error& e) {
-          threw = true;
-          EXPECT_EQ(e.code(), Errc::Io) << e.what();
-          EXPECT_EQ(e.sys_errno(), EIO);
+    (void)test::sweep_read_faults(
+        options_, [this](const std::shared_ptr<Engine>& e) { return open(e); }, op, 1,
+        [this](const Error& e) {
           EXPECT_THAT(e.message(), HasSubstr(path_));
           EXPECT_THAT(e.message(), HasSubstr("offset"));
           EXPECT_THAT(e.message(), HasSubstr("tensor '"));
-        }
-        const bool injected = c->injected.load() == 1;
-        EXPECT_EQ(threw, kind == Fault::Kind::Eio && injected) << "injected: " << injected;
-        EngineStats st = engine->stats();
-        for (int k = 0; k < 200 && st.buffers_free != st.buffers_total; ++k) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
-          st = engine->stats();
-        }
-        EXPECT_EQ(st.buffers_free, st.buffers_total) << "a staging buffer leaked";
-      }
-    }
+        });
   }
   std::vector<std::byte> bytes(std::size_t i, std::uint64_t off, std::size_t n) const {
     const auto& d = tensors_[i].data;

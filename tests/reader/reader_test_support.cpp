@@ -1,15 +1,19 @@
 #include "reader/reader_test_support.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
+#include "io/fault_injection.hpp"
 #include "stsw/crc32.hpp"
 #include "stsw/tensor_meta.hpp"
+#include "support/engine_settle.hpp"
 
 namespace stsw::test {
 
@@ -151,6 +155,47 @@ LayoutOptions mixed_layout() {
   o.align = 4096;
   o.metadata = Metadata{{"format", "pt"}};
   return o;
+}
+
+ReadFaultSweep sweep_read_faults(
+    const EngineOptions& options,
+    const std::function<StreamReader(const std::shared_ptr<Engine>&)>& open,
+    const std::function<void(const StreamReader&)>& op, std::uint64_t min_requests,
+    const std::function<void(const Error&)>& check_error) {
+  using testing::Fault;
+  ReadFaultSweep out;
+  std::shared_ptr<testing::FaultCounters> counters;
+  {
+    auto engine = testing::make_faulty_engine(options, {}, &counters);
+    const auto r = open(engine);
+    EXPECT_NO_THROW(op(r));
+  }
+  out.requests = counters->count(Fault::Op::Read);
+  EXPECT_GE(out.requests, min_requests);
+  for (std::uint64_t i = 0; i < out.requests; ++i) {
+    for (Fault::Kind kind : {Fault::Kind::Eio, Fault::Kind::Short, Fault::Kind::Eagain}) {
+      SCOPED_TRACE(::testing::Message() << "request " << i << " kind " << static_cast<int>(kind));
+      std::shared_ptr<testing::FaultCounters> c;
+      auto engine = testing::make_faulty_engine(
+          options, testing::FaultPlan{{Fault{Fault::Op::Read, i, kind}}, false}, &c);
+      const auto r = open(engine);
+      bool threw = false;
+      try {
+        op(r);
+      } catch (const Error& e) {
+        threw = true;
+        EXPECT_EQ(e.code(), Errc::Io) << e.what();
+        EXPECT_EQ(e.sys_errno(), EIO);
+        if (check_error) check_error(e);
+      }
+      const bool injected = c->injected.load() == 1;
+      if (kind == Fault::Kind::Eio && injected) ++out.eio_landed;
+      EXPECT_EQ(threw, kind == Fault::Kind::Eio && injected) << "injected: " << injected;
+      const EngineStats st = settled_stats(*engine);
+      EXPECT_EQ(st.buffers_free, st.buffers_total) << "a staging buffer leaked";
+    }
+  }
+  return out;
 }
 
 }  // namespace stsw::test

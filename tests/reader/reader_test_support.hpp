@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,7 +12,9 @@
 
 #include "stsw/dtype.hpp"
 #include "stsw/engine.hpp"
+#include "stsw/error.hpp"
 #include "stsw/header.hpp"
+#include "stsw/reader.hpp"
 #include "support/temp_dir.hpp"
 
 namespace stsw::test {
@@ -66,5 +69,23 @@ namespace stsw::test {
 // one spans many 64 KiB chunks; zero-size, scalar and checksum-less tensors.
 [[nodiscard]] std::vector<TensorData> mixed_tensors();
 [[nodiscard]] LayoutOptions mixed_layout();
+
+// A fault sweep of a read operation (fault injection, io/fault_injection.hpp): runs `op`
+// on `open(engine)` once on a clean engine of `options` to count its read requests
+// (at least `min_requests`), then once per request index with an EIO, a short and an
+// EAGAIN fault injected there. An EIO that landed must fail `op` with Errc::Io (EIO),
+// `check_error` adding the caller's checks of the Error; the retried faults must not
+// fail it; no staging buffer may leak. The request count of a run can differ from the
+// counting run (retried short or EAGAIN transfers are requests too), so an index may
+// not be reached. Returns how many EIO faults landed, of how many requests.
+struct ReadFaultSweep {
+  std::uint64_t requests = 0;
+  std::uint64_t eio_landed = 0;
+};
+ReadFaultSweep sweep_read_faults(
+    const EngineOptions& options,
+    const std::function<StreamReader(const std::shared_ptr<Engine>&)>& open,
+    const std::function<void(const StreamReader&)>& op, std::uint64_t min_requests = 1,
+    const std::function<void(const Error&)>& check_error = {});
 
 }  // namespace stsw::test

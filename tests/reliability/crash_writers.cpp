@@ -70,9 +70,12 @@ void write_single(const std::string& dir, int gen, int marker_fd) {
   w.close().get();
 }
 
-// Child: dump into three shards plus the index, replacing the previous set.
-void write_sharded(const std::string& dir, int gen, int /*marker_fd*/) {
-  const std::vector<TensorSpec> specs = generation_specs(gen, true);
+namespace {
+
+// Dumps generation `gen` (`sharded`: generation_specs' sharded set) to
+// dir/model.safetensors with the children's writer options, in the specs' order.
+void dump_generation(const std::string& dir, int gen, bool sharded) {
+  const std::vector<TensorSpec> specs = generation_specs(gen, sharded);
   std::vector<std::vector<std::byte>> data;
   std::vector<TensorView> views;
   for (const TensorSpec& t : specs) data.push_back(tensor_bytes(t, gen));
@@ -81,25 +84,24 @@ void write_sharded(const std::string& dir, int gen, int /*marker_fd*/) {
   }
   DumpOptions o;
   static_cast<WriterOptions&>(o) = child_writer_options(gen);
-  o.metadata.reset();  // shards get {"format": "pt"}
   o.order = LayoutOrder::Keep;
-  o.max_shard_size = 700 * 1024;  // three shards of two tensors, the last with "bias"
+  if (sharded) {
+    o.metadata.reset();             // shards get {"format": "pt"}
+    o.max_shard_size = 700 * 1024;  // three shards of two tensors, the last with "bias"
+  }
   (void)dump(views, dir + "/model.safetensors", o);
+}
+
+}  // namespace
+
+// Child: dump into three shards plus the index, replacing the previous set.
+void write_sharded(const std::string& dir, int gen, int /*marker_fd*/) {
+  dump_generation(dir, gen, true);
 }
 
 // Child: dump of one file (the sharded-set writer's single-file path) replacing a set.
 void dump_single(const std::string& dir, int gen, int /*marker_fd*/) {
-  const std::vector<TensorSpec> specs = generation_specs(gen, false);
-  std::vector<std::vector<std::byte>> data;
-  std::vector<TensorView> views;
-  for (const TensorSpec& t : specs) data.push_back(tensor_bytes(t, gen));
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    views.push_back({specs[i].name, specs[i].dtype, specs[i].shape, data[i]});
-  }
-  DumpOptions o;
-  static_cast<WriterOptions&>(o) = child_writer_options(gen);
-  o.order = LayoutOrder::Keep;
-  (void)dump(views, dir + "/model.safetensors", o);
+  dump_generation(dir, gen, false);
 }
 
 }  // namespace stsw::reliability

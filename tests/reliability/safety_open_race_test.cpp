@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,29 +26,51 @@ namespace {
 
 constexpr int kOpensPerCase = 1300;  // x 4 cases: over 5,000 opens
 
-// A child that swaps two complete files in and out of `target` by link + rename until
-// killed (only async-signal-safe calls: safe after fork in a threaded test).
-pid_t start_replacer(const std::string& a, const std::string& b, const std::string& tmp,
-                     const std::string& target) {
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  for (;;) {
-    for (const std::string* src : {&a, &b}) {
-      ::unlink(tmp.c_str());
-      if (::link(src->c_str(), tmp.c_str()) == 0) ::rename(tmp.c_str(), target.c_str());
+// model.safetensors in a scratch directory, replaced over and over by one of two complete
+// 256 KiB files (all 0xAA or all 0xBB bytes) for as long as this object lives: a child
+// swaps them in by link + rename until the destructor kills it (only async-signal-safe
+// calls in the child: safe after fork in a threaded test).
+class SwappedTarget {
+ public:
+  static constexpr std::size_t kFileSize = std::size_t{256} * 1024;
+
+  SwappedTarget() : dir_("safety"), target_(dir_.file("model.safetensors")) {
+    const std::string a = dir_.file("a.safetensors"), b = dir_.file("b.safetensors");
+    const std::string tmp = dir_.file("swap.tmp");
+    write_small(a, 0xAA, kFileSize);
+    write_small(b, 0xBB, kFileSize);
+    write_small(target_, 0xAA, kFileSize);
+    replacer_ = ::fork();
+    if (replacer_ != 0) return;
+    for (;;) {
+      for (const std::string* src : {&a, &b}) {
+        ::unlink(tmp.c_str());
+        if (::link(src->c_str(), tmp.c_str()) == 0) ::rename(tmp.c_str(), target_.c_str());
+      }
     }
   }
-}
+  SwappedTarget(const SwappedTarget&) = delete;
+  SwappedTarget& operator=(const SwappedTarget&) = delete;
+  ~SwappedTarget() {
+    if (replacer_ <= 0) return;
+    ::kill(replacer_, SIGKILL);
+    int st = 0;
+    ::waitpid(replacer_, &st, 0);
+  }
+
+  [[nodiscard]] bool replacing() const { return replacer_ > 0; }
+  [[nodiscard]] const std::string& path() const { return target_; }
+
+ private:
+  ScratchDir dir_;
+  std::string target_;
+  pid_t replacer_ = -1;
+};
 
 TEST(SafetyOpenRace, OpensDuringAtomicReplacementNeverFail) {
-  ScratchDir dir("safety");
-  const std::string a = dir.file("a.safetensors"), b = dir.file("b.safetensors");
-  const std::string target = dir.file("model.safetensors");
-  write_small(a, 0xAA, 256 * 1024);
-  write_small(b, 0xBB, 256 * 1024);
-  write_small(target, 0xAA, 256 * 1024);
-  const pid_t replacer = start_replacer(a, b, dir.file("swap.tmp"), target);
-  ASSERT_GT(replacer, 0);
+  std::optional<SwappedTarget> swapped(std::in_place);
+  ASSERT_TRUE(swapped->replacing());
+  const std::string target = swapped->path();
 
   std::uint64_t opens = 0, direct_opens = 0;
   std::vector<std::string> errors;
@@ -77,9 +100,7 @@ TEST(SafetyOpenRace, OpensDuringAtomicReplacementNeverFail) {
       }
     }
   }
-  ::kill(replacer, SIGKILL);
-  int st = 0;
-  ::waitpid(replacer, &st, 0);
+  swapped.reset();  // stops the replacer
   std::cout << "[ open race ] " << opens << " opens (" << direct_opens << " with O_DIRECT), "
             << errors.size() << " errors\n";
   EXPECT_GE(opens + errors.size(), 5000U);
@@ -89,14 +110,9 @@ TEST(SafetyOpenRace, OpensDuringAtomicReplacementNeverFail) {
 #ifdef STSW_SAFETY_CLI
 // `stsw verify --io-mode direct` as a real process, a few dozen times during the swaps.
 TEST(SafetyOpenRace, VerifyDuringAtomicReplacementNeverFails) {
-  ScratchDir dir("safety");
-  const std::string a = dir.file("a.safetensors"), b = dir.file("b.safetensors");
-  const std::string target = dir.file("model.safetensors");
-  write_small(a, 0xAA, 256 * 1024);
-  write_small(b, 0xBB, 256 * 1024);
-  write_small(target, 0xAA, 256 * 1024);
-  const pid_t replacer = start_replacer(a, b, dir.file("swap.tmp"), target);
-  ASSERT_GT(replacer, 0);
+  const SwappedTarget swapped;
+  ASSERT_TRUE(swapped.replacing());
+  const std::string& target = swapped.path();
   int failures = 0;
   for (int i = 0; i < 40; ++i) {
     const test::RunResult r = test::run_stsw({"verify", "--io-mode", "direct", target});
@@ -104,9 +120,6 @@ TEST(SafetyOpenRace, VerifyDuringAtomicReplacementNeverFails) {
       if (++failures <= 3) ADD_FAILURE() << r.out << r.err;
     }
   }
-  ::kill(replacer, SIGKILL);
-  int st = 0;
-  ::waitpid(replacer, &st, 0);
   EXPECT_EQ(failures, 0);
 }
 #endif

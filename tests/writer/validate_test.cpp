@@ -4,20 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "stsw/error.hpp"
+#include "support/tensor_meta.hpp"
 
 namespace stsw::writer {
 namespace {
 
-TensorMeta meta(std::string name, DType d, std::vector<std::uint64_t> shape, std::uint64_t b,
-                std::uint64_t e) {
-  TensorMeta m;
-  m.name = std::move(name);
-  m.dtype = d;
-  m.shape = std::move(shape);
-  m.offset_begin = b;
-  m.offset_end = e;
-  return m;
-}
+using test::meta;
 
 Errc code_of(const std::vector<TensorMeta>& metas) {
   try {

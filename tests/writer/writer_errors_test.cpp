@@ -12,6 +12,7 @@
 #include "io/fault_injection.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
+#include "support/tensor_meta.hpp"
 #include "writer_test_support.hpp"
 
 namespace stsw::writer_test {
@@ -31,16 +32,7 @@ Error error_of(F&& f) {
   return Error(Errc::Io, "none");
 }
 
-TensorMeta meta(std::string name, DType d, std::vector<std::uint64_t> shape, std::uint64_t b,
-                std::uint64_t e) {
-  TensorMeta m;
-  m.name = std::move(name);
-  m.dtype = d;
-  m.shape = std::move(shape);
-  m.offset_begin = b;
-  m.offset_end = e;
-  return m;
-}
+using test::meta;
 
 class WriterErrors : public ::testing::Test {
  protected:
@@ -266,34 +258,16 @@ TEST_P(WriterFaults, EveryFailedWriteOrSyncSurfacesAndLeavesThePathUntouched) {
   const std::uint64_t syncs = counters->count(Fault::Op::Sync);
   ASSERT_GE(writes, 5U);
   ASSERT_GE(syncs, 1U);
-  struct Inject {
-    Fault::Op op;
-    std::uint64_t count;
-    Fault::Kind kind;
-    Errc code;
-  };
-  for (const Inject& in : {Inject{Fault::Op::Write, writes, Fault::Kind::Enospc, Errc::NoSpace},
-                           Inject{Fault::Op::Write, writes, Fault::Kind::Eio, Errc::Io},
-                           Inject{Fault::Op::Sync, syncs, Fault::Kind::Eio, Errc::Io}}) {
-    for (std::uint64_t i = 0; i < in.count; ++i) {
-      FaultPlan plan;
-      plan.faults.push_back({in.op, i, in.kind});
-      const FaultRun run =
-          write_with_faults(path, GetParam().backend, plan, nullptr, GetParam().mode);
-      ASSERT_NE(run.error, nullptr) << "fault " << i << " was not reported";
-      try {
-        std::rethrow_exception(run.error);
-      } catch (const Error& e) {
-        EXPECT_EQ(e.code(), in.code) << e.what();
-        EXPECT_NE(e.message().find(path), std::string::npos) << e.what();
-        if (in.op == Fault::Op::Write) {
-          EXPECT_NE(e.message().find("offset"), std::string::npos) << e.what();
-        }
-      }
-      EXPECT_EQ(read_file(path), old) << "fault " << i;
-      EXPECT_EQ(dir_.entries(), (std::vector<std::string>{"clean", "f.safetensors"}));
-    }
-  }
+  sweep_write_faults(
+      path, writes, syncs,
+      [&](const FaultPlan& plan) {
+        return FaultedRun{
+            write_with_faults(path, GetParam().backend, plan, nullptr, GetParam().mode).error};
+      },
+      [&](bool) {
+        EXPECT_EQ(read_file(path), old);
+        EXPECT_EQ(dir_.entries(), (std::vector<std::string>{"clean", "f.safetensors"}));
+      });
 }
 
 TEST_P(WriterFaults, RetriedAndShortTransfersStillProduceAValidFile) {

@@ -10,6 +10,7 @@
 #include "io/fault_injection.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
+#include "support/engine_settle.hpp"
 #include "writer_test_support.hpp"
 
 namespace stsw::writer_test {
@@ -160,11 +161,7 @@ TEST_P(ManyWritersBackend, FaultsWhileThePoolIsGrown) {
       }
     }
     ws.clear();
-    EngineStats st = engine->stats();
-    for (int k = 0; k < 200 && st.buffers_free != st.buffers_total; ++k) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      st = engine->stats();
-    }
+    const EngineStats st = test::settled_stats(*engine);
     EXPECT_EQ(st.buffers_free, st.buffers_total) << "a staging buffer leaked";
     EXPECT_EQ(st.buffers_total, 2U) << "grown buffers are given back";
     return failed;

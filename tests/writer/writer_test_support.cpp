@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "stsw/error.hpp"
+
 extern char** environ;
 
 namespace stsw::writer_test {
@@ -209,6 +211,45 @@ int wait_child(int pid) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -1;
+}
+
+void sweep_write_faults(const std::string& path, std::uint64_t writes, std::uint64_t syncs,
+                        const std::function<FaultedRun(const testing::FaultPlan&)>& run,
+                        const std::function<void(bool landed)>& after) {
+  using testing::Fault;
+  struct Inject {
+    Fault::Op op;
+    std::uint64_t count;
+    Fault::Kind kind;
+    Errc code;
+  };
+  for (const Inject& in : {Inject{Fault::Op::Write, writes, Fault::Kind::Enospc, Errc::NoSpace},
+                           Inject{Fault::Op::Write, writes, Fault::Kind::Eio, Errc::Io},
+                           Inject{Fault::Op::Sync, syncs, Fault::Kind::Eio, Errc::Io}}) {
+    for (std::uint64_t i = 0; i < in.count; ++i) {
+      SCOPED_TRACE(::testing::Message() << "fault " << i << " op " << static_cast<int>(in.op)
+                                        << " kind " << static_cast<int>(in.kind));
+      testing::FaultPlan plan;
+      plan.faults.push_back({in.op, i, in.kind});
+      const FaultedRun r = run(plan);
+      if (!r.landed) {
+        EXPECT_EQ(r.error, nullptr);
+      } else if (r.error == nullptr) {
+        ADD_FAILURE() << "fault " << i << " was not reported";
+      } else {
+        try {
+          std::rethrow_exception(r.error);
+        } catch (const Error& e) {
+          EXPECT_EQ(e.code(), in.code) << e.what();
+          EXPECT_NE(e.message().find(path), std::string::npos) << e.what();
+          if (in.op == Fault::Op::Write) {
+            EXPECT_NE(e.message().find("offset"), std::string::npos) << e.what();
+          }
+        }
+      }
+      after(r.landed);
+    }
+  }
 }
 
 }  // namespace stsw::writer_test

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <future>
 #include <map>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "io/fault_injection.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/header.hpp"
 #include "stsw/writer.hpp"
@@ -26,6 +28,21 @@ class TempDir : public ::stsw::test::TempDir {
  public:
   TempDir();
 };
+
+// The failure sweep of a whole-file write (fault injection): ENOSPC and EIO at each of its
+// `writes` write requests, then EIO at each of its `syncs` sync requests (the counts of a
+// clean run). `run(plan)` writes `path` with that plan and says whether the fault landed
+// (a run's request count may differ from the clean run's). A fault that landed must
+// surface as an Error (Errc::NoSpace or Errc::Io) naming `path`, and an offset for a
+// write; one that did not must leave the write successful. `after(landed)` then checks
+// what the run left behind.
+struct FaultedRun {
+  std::exception_ptr error;
+  bool landed = true;
+};
+void sweep_write_faults(const std::string& path, std::uint64_t writes, std::uint64_t syncs,
+                        const std::function<FaultedRun(const testing::FaultPlan&)>& run,
+                        const std::function<void(bool landed)>& after);
 
 // Expected tensor bytes by name.
 using DataMap = std::map<std::string, std::vector<std::byte>>;

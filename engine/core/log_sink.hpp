@@ -1,4 +1,4 @@
-// The one sink of the library's logger (io/logging.hpp): writes records to stderr, or
+// The one sink of the library's logger (core/logging.hpp): writes records to stderr, or
 // hands them to the program's LogSink once stsw::set_log_sink installed one
 // (stsw/log.hpp has the public contract). Never destroyed, like the logger.
 #pragma once

@@ -1,10 +1,10 @@
-#include "io/logging.hpp"
+#include "core/logging.hpp"
 
 #include <cstdlib>
 #include <memory>
 #include <string>
 
-#include "io/log_sink.hpp"
+#include "core/log_sink.hpp"
 
 namespace stsw::detail {
 

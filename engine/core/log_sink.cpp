@@ -1,4 +1,4 @@
-#include "io/log_sink.hpp"
+#include "core/log_sink.hpp"
 
 #include <spdlog/details/log_msg.h>
 #include <spdlog/pattern_formatter.h>
@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "io/logging.hpp"
+#include "core/logging.hpp"
 #include "stsw/log.hpp"
 
 namespace stsw {
