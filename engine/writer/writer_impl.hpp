@@ -11,9 +11,9 @@
 //
 // Locks. call_mu_ serializes the API calls and guards the caller-side cursor (tensor,
 // slot fill, backlog_); it may be held while waiting for a buffer (window, close, write_at),
-// and is taken through CallLock, whose release runs a pump that found it taken. mu_ guards what completions touch
-// (pending counts, CRCs, errors, phase) and is never held across an engine call, because an
-// engine may run a callback on the submitting thread.
+// and is taken through CallLock, whose release runs a pump that found it taken. mu_ guards what
+// completions touch (pending counts, CRCs, errors, phase) and is never held across an engine call,
+// because an engine may run a callback on the submitting thread.
 //
 // Lifetime. Callbacks capture `this`; ops_ counts every copy, write and the close sequence
 // in flight (begin: under mu_ before the engine call; end: release_op()). abort() and so the
