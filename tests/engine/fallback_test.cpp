@@ -3,12 +3,8 @@
 // (the engine must use the threads backend), and RLIMIT_MEMLOCK too small to register
 // the staging buffers (the engine must use unregistered buffers).
 #include <fcntl.h>
-#include <linux/audit.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <spawn.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -20,6 +16,7 @@
 
 #include "engine_test_util.hpp"
 #include "stsw/crc32.hpp"
+#include "support/seccomp_deny.hpp"
 
 extern char** environ;
 
@@ -62,18 +59,7 @@ bool is_child(const char* role) {
 TEST(EngineFallbackChild, SeccompDeniesIoUring) {
   if (!is_child("seccomp")) GTEST_SKIP() << "runs only as a child of EngineFallback tests";
 #if defined(__x86_64__)
-  sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
-  ASSERT_EQ(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-  ASSERT_EQ(::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+  ASSERT_TRUE(test::deny_syscall(__NR_io_uring_setup, EPERM)) << "seccomp refused";
   for (BackendKind kind : {BackendKind::Uring, BackendKind::Auto}) {
     auto engine = Engine::create(test::small_options(kind));
     EXPECT_EQ(engine->backend(), BackendKind::Threads);

@@ -3,15 +3,12 @@
 // does not block and the close still completes (or, failing, removes its temporary file);
 // a failing directory fsync (seccomp, in a child process) reports Io naming the directory
 // after the file was renamed into place, and leaves no hidden file behind.
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
@@ -21,6 +18,7 @@
 #include "io/fault_injection.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
+#include "support/seccomp_deny.hpp"
 #include "writer_test_support.hpp"
 
 namespace stsw::writer_test {
@@ -155,24 +153,7 @@ constexpr const char* kDirFsyncEnv = "STSW_TEST_DIRFSYNC";
 
 // fsync(2) fails with EIO from now on. The writer's data sync is fdatasync (a syscall of its
 // own on the threads backend, a ring request on io_uring): only the directory's fsync fails.
-bool fail_fsync() {
-#if defined(__x86_64__)
-  sock_filter f[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fsync, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EIO),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  sock_fprog prog{static_cast<unsigned short>(std::size(f)), f};
-  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
-#else
-  return false;
-#endif
-}
+bool fail_fsync() { return test::deny_syscall(SYS_fsync, EIO); }
 
 TEST(WriterCloseChild, DirectoryFsyncFails) {
   const char* env = std::getenv(kDirFsyncEnv);
