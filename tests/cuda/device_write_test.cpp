@@ -17,6 +17,7 @@
 #include "stsw/error.hpp"
 #include "stsw/reader.hpp"
 #include "stsw/writer.hpp"
+#include "support/backend_name.hpp"
 
 namespace stsw {
 namespace {
@@ -140,10 +141,7 @@ TEST_P(DeviceWriteTest, WriterErrorsComeThrough) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, DeviceWriteTest,
                          ::testing::Values(BackendKind::Uring, BackendKind::Threads),
-                         [](const auto& info) {
-                           return std::string(info.param == BackendKind::Uring ? "uring"
-                                                                               : "threads");
-                         });
+                         test::BackendName());
 
 }  // namespace
 }  // namespace stsw

@@ -156,7 +156,7 @@ TEST(EngineShared, IsOneProcessWideEngine) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, EngineConcurrency,
                          ::testing::Values(BackendKind::Uring, BackendKind::Threads),
-                         test::backend_name);
+                         test::BackendName());
 
 }  // namespace
 }  // namespace stsw

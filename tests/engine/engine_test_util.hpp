@@ -21,6 +21,7 @@
 #include "stsw/crc32.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/error.hpp"
+#include "support/backend_name.hpp"
 #include "support/temp_dir.hpp"
 
 namespace stsw::test {
@@ -77,10 +78,6 @@ Error error_of(F&& f) {
   }
   ADD_FAILURE() << "expected stsw::Error, nothing was thrown";
   return Error(Errc::InvalidState, "nothing thrown");
-}
-
-inline std::string backend_name(const ::testing::TestParamInfo<BackendKind>& info) {
-  return info.param == BackendKind::Uring ? "uring" : "threads";
 }
 
 // Small chunks so that tiny files still make multi-chunk transfers.

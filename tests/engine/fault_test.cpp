@@ -197,7 +197,7 @@ TEST_P(EngineFaults, ForcedRegistrationFailureUsesPlainOpcodes) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, EngineFaults,
                          ::testing::Values(BackendKind::Uring, BackendKind::Threads),
-                         test::backend_name);
+                         test::BackendName());
 
 }  // namespace
 }  // namespace stsw

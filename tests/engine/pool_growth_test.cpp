@@ -117,7 +117,8 @@ TEST_P(PoolGrowth, AtTheCapABlockingAcquireWaitsForInFlightIo) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PoolGrowth,
-                         ::testing::Values(BackendKind::Uring, BackendKind::Threads), backend_name);
+                         ::testing::Values(BackendKind::Uring, BackendKind::Threads),
+                         test::BackendName());
 
 // Issue 21: a transfer (an asynchronous waiter) whose lease will come back waits for it
 // instead of mapping a fresh extra buffer per piece (page faults, and peak RSS up to the cap

@@ -224,7 +224,7 @@ TEST(EngineAsan, ReleasedStagingBufferIsPoisoned) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, EngineRoundTrip,
                          ::testing::Values(BackendKind::Uring, BackendKind::Threads),
-                         test::backend_name);
+                         test::BackendName());
 
 }  // namespace
 }  // namespace stsw

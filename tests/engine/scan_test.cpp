@@ -123,7 +123,7 @@ TEST_P(EngineScan, PastEndOfFileFails) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, EngineScan,
                          ::testing::Values(BackendKind::Uring, BackendKind::Threads),
-                         test::backend_name);
+                         test::BackendName());
 
 }  // namespace
 }  // namespace stsw

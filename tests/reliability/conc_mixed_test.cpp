@@ -13,6 +13,7 @@
 #include "stsw/error.hpp"
 #include "stsw/reader.hpp"
 #include "stsw/writer.hpp"
+#include "support/backend_name.hpp"
 #include "writer/writer_test_support.hpp"
 
 namespace stsw {
@@ -149,10 +150,7 @@ TEST_P(MixedLoad, WritersReadersAndVerifyShareOneEngine) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, MixedLoad,
                          ::testing::Values(BackendKind::Uring, BackendKind::Threads),
-                         [](const auto& info) {
-                           return std::string(info.param == BackendKind::Uring ? "uring"
-                                                                               : "threads");
-                         });
+                         test::BackendName());
 
 }  // namespace
 }  // namespace stsw

@@ -10,6 +10,7 @@
 #include "io/fault_injection.hpp"
 #include "stsw/dump.hpp"
 #include "stsw/error.hpp"
+#include "support/backend_name.hpp"
 #include "writer_test_support.hpp"
 
 namespace stsw::writer_test {
@@ -198,9 +199,7 @@ TEST_P(DumpAsync, EveryFailedWriteSurfacesAndLeavesThePathUntouched) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, DumpAsync,
                          ::testing::Values(BackendKind::Uring, BackendKind::Threads),
-                         [](const auto& info) {
-                           return info.param == BackendKind::Uring ? "uring" : "threads";
-                         });
+                         test::BackendName());
 
 }  // namespace
 }  // namespace stsw::writer_test

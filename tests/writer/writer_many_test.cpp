@@ -10,6 +10,7 @@
 #include "io/fault_injection.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
+#include "support/backend_name.hpp"
 #include "support/engine_settle.hpp"
 #include "writer_test_support.hpp"
 
@@ -182,9 +183,7 @@ TEST_P(ManyWritersBackend, FaultsWhileThePoolIsGrown) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, ManyWritersBackend,
                          ::testing::Values(BackendKind::Uring, BackendKind::Threads),
-                         [](const auto& info) {
-                           return info.param == BackendKind::Uring ? "uring" : "threads";
-                         });
+                         test::BackendName());
 
 }  // namespace
 }  // namespace stsw::writer_test

@@ -18,6 +18,7 @@
 #include "stsw/engine.hpp"
 #include "stsw/header.hpp"
 #include "stsw/writer.hpp"
+#include "support/backend_name.hpp"
 #include "support/temp_dir.hpp"
 
 namespace stsw::writer_test {
@@ -79,12 +80,7 @@ struct IoConfig {
 // Both backends as a test parameter, named "uring" / "threads":
 //   INSTANTIATE_TEST_SUITE_P(Io, Suite, ::testing::ValuesIn(both_backends()), BackendName());
 [[nodiscard]] std::vector<BackendKind> both_backends();
-struct BackendName {
-  template <typename Info>
-  std::string operator()(const Info& info) const {
-    return info.param == BackendKind::Uring ? "uring" : "threads";
-  }
-};
+using test::BackendName;
 
 // Holds an engine thread until open() (or destruction): post task() with Engine::post (the
 // worker: copies and CRCs wait) or Engine::post_blocking (the close's file-system steps wait).
