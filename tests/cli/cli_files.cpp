@@ -21,9 +21,9 @@ TensorData make_tensor(std::string name, DType dtype, std::vector<std::uint64_t>
   TensorData t{std::move(name), dtype, std::move(shape), {}};
   const auto size = byte_size(dtype, t.shape);
   if (!size) throw std::invalid_argument("bad shape");
-  t.bytes.resize(*size);
-  for (std::size_t i = 0; i < t.bytes.size(); ++i) {
-    t.bytes[i] = static_cast<std::byte>((i * 7 + seed) & 0xFF);
+  t.data.resize(*size);
+  for (std::size_t i = 0; i < t.data.size(); ++i) {
+    t.data[i] = static_cast<std::byte>((i * 7 + seed) & 0xFF);
   }
   return t;
 }
@@ -34,9 +34,9 @@ std::uint64_t write_safetensors(const std::string& path, const std::vector<Tenso
   std::vector<TensorMeta> metas;
   std::uint64_t offset = 0;
   for (const auto& t : tensors) {
-    TensorMeta m{t.name, t.dtype, t.shape, offset, offset + t.bytes.size(), std::nullopt};
-    if (with_crc) m.crc32 = crc32(t.bytes);
-    offset += t.bytes.size();
+    TensorMeta m{t.name, t.dtype, t.shape, offset, offset + t.data.size(), std::nullopt};
+    if (with_crc) m.crc32 = crc32(t.data);
+    offset += t.data.size();
     metas.push_back(std::move(m));
   }
   EncodeOptions eo;
@@ -44,7 +44,7 @@ std::uint64_t write_safetensors(const std::string& path, const std::vector<Tenso
   std::string file = encode_header(metas, metadata, eo);
   const std::uint64_t data_offset = file.size();
   for (const auto& t : tensors) {
-    file.append(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
+    file.append(reinterpret_cast<const char*>(t.data.data()), t.data.size());
   }
   write_file(path, file);
   return data_offset;
@@ -61,7 +61,7 @@ std::string write_sharded(const std::string& dir,
     for (const auto& t : shards[i]) {
       if (!weight_map.empty()) weight_map += ",";
       weight_map += "\"" + t.name + "\":\"" + name + "\"";
-      total += t.bytes.size();
+      total += t.data.size();
     }
   }
   const std::string index = dir + "/model.safetensors.index.json";

@@ -13,19 +13,13 @@
 #include "stsw/dtype.hpp"
 #include "stsw/header.hpp"
 #include "support/temp_dir.hpp"
+#include "support/tensor_data.hpp"
 
 namespace stsw::test {
 
-// TempDir: tests/support/temp_dir.hpp.
+// TempDir: tests/support/temp_dir.hpp. TensorData: tests/support/tensor_data.hpp.
 
-struct TensorData {
-  std::string name;
-  DType dtype = DType::U8;
-  std::vector<std::uint64_t> shape;
-  std::vector<std::byte> bytes;  // filled by make_tensor: i * 7 + seed, as bytes
-};
-
-// A tensor with deterministic contents of the right size.
+// A tensor with deterministic contents of the right size: byte i is i * 7 + seed.
 [[nodiscard]] TensorData make_tensor(std::string name, DType dtype,
                                      std::vector<std::uint64_t> shape, unsigned seed = 1);
 

@@ -16,19 +16,12 @@
 #include "stsw/header.hpp"
 #include "stsw/reader.hpp"
 #include "support/temp_dir.hpp"
+#include "support/tensor_data.hpp"
 
 namespace stsw::test {
 
 // TempDir ($TMPDIR, default /tmp: a real file system so O_DIRECT works):
-// tests/support/temp_dir.hpp.
-
-struct TensorData {
-  std::string name;
-  DType dtype = DType::U8;
-  std::vector<std::uint64_t> shape;
-  std::vector<std::byte> data;
-  bool with_crc = true;
-};
+// tests/support/temp_dir.hpp. TensorData: tests/support/tensor_data.hpp.
 
 struct LayoutOptions {
   std::uint64_t align = 8;       // data region alignment (header padded with spaces)
