@@ -81,6 +81,12 @@ void read_to_device(const StreamReader& reader, std::span<const cuda::DeviceRead
                     Copier& copier, const cuda::DeviceOptions& options) {
   check_options(options, &copier);
   const std::vector<Job> jobs = validate(reader, requests, options);
+  // An empty tensor is read by no chunk below: its stored CRC must be that of no bytes.
+  for (const Job& j : jobs) {
+    if (j.check_crc && j.meta->nbytes() == 0 && *j.meta->crc32 != 0) {
+      throw Error(Errc::CrcMismatch, crc_message(j, 0));
+    }
+  }
   const std::uint64_t chunk = options.chunk_size;
   // Pin no more than the call needs: a small tensor gets small buffers, and never more
   // buffers than chunks (pinning costs about as much as copying the bytes once).

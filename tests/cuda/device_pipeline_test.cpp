@@ -195,6 +195,40 @@ TEST_P(DevicePipelineTest, CrcMismatchIsCaughtOnStagingBytes) {
   EXPECT_NE(dst, tensors_[1].data);
 }
 
+// An empty tensor has the CRC of no bytes (0): a stored crc32 that is not 0 is a
+// corrupt header field, found as the CPU reader finds it, although no chunk is read.
+TEST_P(DevicePipelineTest, EmptyTensorWithNonZeroStoredCrcIsAMismatch) {
+  const std::string path = dir_.file("bad_empty_crc.safetensors");
+  std::vector<std::byte> file = test::build_file(tensors_, test::mixed_layout());
+  const std::string from = "\"empty\":{\"dtype\":\"F32\",\"shape\":[0,3],";
+  std::string text(reinterpret_cast<const char*>(file.data()), file.size());
+  const std::size_t at = text.find("\"crc32\":0}", text.find(from));
+  ASSERT_NE(at, std::string::npos) << "the fixture's empty tensor has no crc32 field";
+  file[at + 8] = std::byte{'7'};  // "crc32":0 -> "crc32":7, the header length unchanged
+  test::write_file(path, file);
+  ReaderOptions ro;
+  ro.engine = engine_;
+  ro.io_mode = GetParam().mode;
+  const auto r = StreamReader::open(path, ro);
+  const std::vector<cuda::DeviceReadRequest> reqs{{"empty", 0, 0, nullptr}};
+  HostCopier copier(3);
+  try {
+    device::read_to_device(r, reqs, copier, small());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::CrcMismatch);
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("tensor 'empty' (expected 0x00000007, got 0x00000000)"), std::string::npos)
+        << msg;
+  }
+  EXPECT_EQ(copier.copies_done(), 0u);
+  EXPECT_EQ(copier.pinned_regions(), 0u);
+  auto o = small();
+  o.verify_crc = false;
+  device::read_to_device(r, reqs, copier, o);  // the bytes as stored: none, no error
+}
+
 TEST_P(DevicePipelineTest, FileTruncatedAfterOpenFailsWithIo) {
   const auto r = open();
   std::vector<std::vector<std::byte>> out;
