@@ -54,7 +54,10 @@ if(STSW_HAVE_CUDA)
   add_library(stsw_cuda STATIC $<TARGET_OBJECTS:stsw_device_pipeline>
     ${_stsw_dev}/cuda_copier.cpp ${_stsw_dev}/cuda_api.cpp)
   target_include_directories(stsw_cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/engine)
-  target_link_libraries(stsw_cuda PUBLIC stsw::stsw PRIVATE ${STSW_CUDART})
+  # The installed stsw_cuda links the installed library (static or shared: STSW_SHARED).
+  target_link_libraries(stsw_cuda
+    PUBLIC $<BUILD_INTERFACE:stsw> $<INSTALL_INTERFACE:${STSW_INSTALLED_LIBRARY}>
+    PRIVATE ${STSW_CUDART})
   set_target_properties(stsw_cuda PROPERTIES POSITION_INDEPENDENT_CODE ON EXPORT_NAME cuda)
   stsw_target_options(stsw_cuda)
   add_library(stsw::cuda ALIAS stsw_cuda)

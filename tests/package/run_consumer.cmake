@@ -61,7 +61,23 @@ run(${CMAKE_COMMAND} --build ${WORK_DIR}/build-asio)
 run(${WORK_DIR}/build-asio/asio_consumer)
 message(STATUS "asio consumer: ${run_out}")
 
-# 3. pkg-config.
+# 3. find_package(stsw COMPONENTS cuda), where the build installed the CUDA component
+# (STSW_CUDA found a toolkit): stsw::cuda and the CUDA runtime it links.
+file(GLOB cuda_targets "${prefix}/lib*/cmake/stsw/stswCudaTargets.cmake")
+if(cuda_targets)
+  run(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/build-cuda -G ${GENERATOR}
+      -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_PREFIX_PATH=${prefix} -DCONSUMER_CUDA=ON)
+  run(${CMAKE_COMMAND} --build ${WORK_DIR}/build-cuda)
+  run(${WORK_DIR}/build-cuda/cuda_consumer)
+  if(NOT run_out MATCHES "^ok ")
+    message(FATAL_ERROR "cuda consumer: ${run_out}")
+  endif()
+  message(STATUS "cuda consumer: ${run_out}")
+else()
+  message(STATUS "cuda consumer: skipped (this build installed no CUDA component)")
+endif()
+
+# 4. pkg-config.
 file(GLOB_RECURSE pc_file "${prefix}/*/stsw.pc")
 get_filename_component(pc_dir "${pc_file}" DIRECTORY)
 set(ENV{PKG_CONFIG_PATH} "${pc_dir}")
