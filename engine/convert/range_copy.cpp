@@ -28,12 +28,7 @@ bool is_ready(const std::future<void>& f) {
 
 RangeCopier::RangeCopier(StreamWriter& writer, bool writer_crc,
                          std::function<void(std::uint64_t, const std::string*)> on_progress)
-    : writer_(writer),
-      writer_crc_(writer_crc),
-      on_progress_(std::move(on_progress)),
-      ring_(kSlots * kPieceBytes, std::size_t{2} << 20, true) {
-  for (std::size_t i = kSlots; i-- > 0;) free_.push_back(i);
-}
+    : writer_(writer), writer_crc_(writer_crc), on_progress_(std::move(on_progress)) {}
 
 RangeCopier::~RangeCopier() {
   for (Piece& p : inflight_) {
@@ -43,6 +38,10 @@ RangeCopier::~RangeCopier() {
 }
 
 void RangeCopier::add(const std::string& name, const ReaderRange& source, std::uint64_t nbytes) {
+  if (ring_.empty()) {  // on first use: conversions of other inputs never map it
+    ring_ = AlignedBuffer(kSlots * kPieceBytes, std::size_t{2} << 20, true);
+    for (std::size_t i = kSlots; i-- > 0;) free_.push_back(i);
+  }
   const std::uint64_t seq = first_tensor_ + tensors_.size();
   // Pieces end at aligned file offsets (the first may start unaligned), so every piece but
   // a tensor's first and last is one aligned O_DIRECT read.

@@ -11,10 +11,11 @@
 // bytes (StreamWriter::tensor_crc32): no second pass over the data; only a writer with
 // crc32 off makes the copier compute it on the buffers itself.
 //
-// Memory: kSlots x kPieceBytes (32 MiB), whatever the tensor sizes. Not thread-safe: one
-// thread drives a copier. Errors (the reader's Io, CrcMismatch from check_crc, the writer's
-// errors) are thrown by add() or drain(); the copier must then be destroyed after the writer
-// was aborted (abort fails the queued blocks), and the destructor waits for its reads.
+// Memory: kSlots x kPieceBytes (32 MiB, mapped on the first add()), whatever the tensor
+// sizes. Not thread-safe: one thread drives a copier. Errors (the reader's Io, CrcMismatch
+// from check_crc, the writer's errors) are thrown by add() or drain(); the writer must then
+// be aborted before the copier is destroyed (abort fails the queued blocks that still refer
+// to the ring), and the destructor waits for the reads and writes still using the ring.
 #pragma once
 
 #include <cstddef>
