@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "convert/cast.hpp"
+#include "convert/range_copy.hpp"
 #include "convert/source.hpp"
 #include "reader/shard_index.hpp"
 #include "stsw/error.hpp"
@@ -25,15 +26,13 @@ namespace {
 
 constexpr std::uint64_t kProgressStep = std::uint64_t{64} << 20;
 
-// Feeds one tensor of a StreamWriter through its zero-copy windows, reporting progress.
-class WriterSink : public cvt::ByteSink {
+// Counts copied bytes and tensors, calling on_progress every kProgressStep bytes and after
+// every tensor.
+class ProgressMeter {
  public:
-  WriterSink(StreamWriter& w, const std::string& name, ConvertProgress& progress,
-             const ConvertOptions& options)
-      : w_(w), name_(name), progress_(progress), options_(options) {}
-  std::span<std::byte> window(std::size_t max) override { return w_.window(name_, max); }
-  void commit(std::size_t n) override {
-    w_.commit_window(n);
+  ProgressMeter(ConvertProgress& progress, const ConvertOptions& options)
+      : progress_(progress), options_(options) {}
+  void bytes(std::uint64_t n) {
     progress_.bytes_done += n;
     since_report_ += n;
     if (options_.on_progress && since_report_ >= kProgressStep) {
@@ -41,15 +40,37 @@ class WriterSink : public cvt::ByteSink {
       options_.on_progress(progress_);
     }
   }
+  void tensor_done() {
+    ++progress_.tensors_done;
+    if (options_.on_progress) options_.on_progress(progress_);
+  }
 
  private:
-  StreamWriter& w_;
-  const std::string& name_;
   ConvertProgress& progress_;
   const ConvertOptions& options_;
   std::uint64_t since_report_ = 0;
 };
 
+// Feeds one tensor of a StreamWriter through its zero-copy windows, reporting progress.
+class WriterSink : public cvt::ByteSink {
+ public:
+  WriterSink(StreamWriter& w, const std::string& name, ProgressMeter& meter)
+      : w_(w), name_(name), meter_(meter) {}
+  std::span<std::byte> window(std::size_t max) override { return w_.window(name_, max); }
+  void commit(std::size_t n) override {
+    w_.commit_window(n);
+    meter_.bytes(n);
+  }
+
+ private:
+  StreamWriter& w_;
+  const std::string& name_;
+  ProgressMeter& meter_;
+};
+
+// Tensors with a reader range go through the RangeCopier (reads overlapping writes, across
+// tensors); the others through their producer, after the copier drained (the writer takes
+// tensors in order).
 void write_one_file(cvt::SourcePlan& plan, const std::vector<std::size_t>& which,
                     const std::string& path, const ConvertOptions& options, const WriterOptions& wo,
                     ConvertProgress& progress) {
@@ -62,13 +83,31 @@ void write_one_file(cvt::SourcePlan& plan, const std::vector<std::size_t>& which
   }
   const Layout layout = plan_layout(specs, options.order, wo.align, wo.metadata, wo.crc32);
   StreamWriter w = StreamWriter::open(path, layout.tensors, wo);
-  for (const TensorMeta& m : layout.tensors) {
-    progress.tensor = m.name;
-    WriterSink sink(w, m.name, progress, options);
-    by_name.at(m.name)->produce(sink);
-    w.finalize_tensor(m.name);
-    ++progress.tensors_done;
-    if (options.on_progress) options.on_progress(progress);
+  ProgressMeter meter(progress, options);
+  cvt::RangeCopier copier(w, wo.crc32, [&](std::uint64_t n, const std::string* finished) {
+    meter.bytes(n);
+    if (finished == nullptr) return;
+    progress.tensor = by_name.find(*finished)->first;  // the plan's name: outlives the call
+    meter.tensor_done();
+  });
+  try {
+    for (const TensorMeta& m : layout.tensors) {
+      progress.tensor = m.name;
+      cvt::SourceTensor& t = *by_name.at(m.name);
+      if (t.range) {
+        copier.add(m.name, *t.range, m.nbytes());
+        continue;
+      }
+      copier.drain();
+      WriterSink sink(w, m.name, meter);
+      t.produce(sink);
+      w.finalize_tensor(m.name);
+      meter.tensor_done();
+    }
+    copier.drain();
+  } catch (...) {
+    w.abort();  // fails the copier's queued blocks; the copier then waits for its reads
+    throw;
   }
   w.close().get();
 }
@@ -203,6 +242,7 @@ ConvertResult convert(const std::string& requested_input, const std::string& out
     for (cvt::SourceTensor& t : plan.tensors) {
       if (!cvt::is_cast_source(t.dtype) || t.dtype == *options.dtype) continue;
       t.produce = cvt::cast_producer(std::move(t.produce), t.dtype, *options.dtype);
+      t.range.reset();  // the bytes change: the producer path only
       t.dtype = *options.dtype;
     }
   }

@@ -1,6 +1,8 @@
 // safetensors files and sharded sets as a SourcePlan: StreamReader parses and validates
-// (lenient: Python stsw 1.0 files too); the bytes are copied with pread and their stored
-// crc32 checked on the way.
+// (lenient: Python stsw 1.0 files too). Each tensor comes as a reader range (the driver's
+// asynchronous copy, range_copy.hpp) and as a producer (pread through the writer's
+// windows, for steps that rewrite the bytes: casts); both check the stored crc32 with one
+// check (crc_check below).
 #include <fcntl.h>
 
 #include <algorithm>
@@ -47,6 +49,24 @@ void prefetch(const InputFile& file, std::uint64_t offset, std::uint64_t len) no
                         POSIX_FADV_WILLNEED);
 }
 
+// The stored-CRC check of one tensor: CrcMismatch naming the file and tensor, with the
+// xxhash hint for Python stsw files.
+std::function<void(std::uint32_t)> crc_check(std::optional<std::uint32_t> expected,
+                                             std::string file, std::string name, bool python_stsw) {
+  if (!expected) return {};
+  return [expected = *expected, file = std::move(file), name = std::move(name),
+          python_stsw](std::uint32_t got) {
+    if (expected == got) return;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " (expected 0x%08x, got 0x%08x)", expected, got);
+    throw Error(Errc::CrcMismatch, file + ": tensor '" + name + "'" + buf +
+                                       (python_stsw ? "; a Python stsw file written with the "
+                                                      "xxhash package installed stores xxh32 "
+                                                      "values in crc32"
+                                                    : ""));
+  };
+}
+
 // How much of the next tensor is prefetched while the current one is copied.
 constexpr std::uint64_t kPrefetchNext = std::uint64_t{64} << 20;
 
@@ -54,9 +74,9 @@ constexpr std::uint64_t kPrefetchNext = std::uint64_t{64} << 20;
 
 SourcePlan open_safetensors(const std::string& path, const SourceOptions& options) {
   ReaderOptions ro;
-  ro.strict = false;      // also Python stsw 1.0 files
-  ro.verify_crc = false;  // checked here, while copying
-  ro.io_mode = ReadMode::Buffered;
+  ro.strict = false;            // also Python stsw 1.0 files
+  ro.verify_crc = false;        // checked here, while copying
+  ro.io_mode = ReadMode::Auto;  // read_range: O_DIRECT into congruent buffers when cold
   ro.engine = options.engine;
   auto reader = std::make_shared<StreamReader>(StreamReader::open(path, ro));
   SourcePlan plan;
@@ -94,24 +114,18 @@ SourcePlan open_safetensors(const std::string& path, const SourceOptions& option
     t.name = name;
     t.dtype = m.dtype;
     t.shape = m.shape;
+    auto check = crc_check(m.crc32, file->path(), name, python_stsw);
+    t.range = ReaderRange{reader, name, data_offset + m.offset_begin, check};
     t.produce = [range =
                      ByteRange{file.get(), data_offset + m.offset_begin, m.nbytes(), file->path()},
-                 expected = m.crc32, name, python_stsw, next](ByteSink& sink) {
+                 check, next](ByteSink& sink) {
       prefetch(*range.file, range.offset, range.size);
       if (next.file != nullptr) {
         prefetch(*next.file, next.offset, std::min(next.size, kPrefetchNext));
       }
       CrcSink crc(sink);
       gather(range, StridedView{0, {range.size}, {1}, 1}, 0, crc);
-      if (expected && *expected != crc.value()) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, " (expected 0x%08x, got 0x%08x)", *expected, crc.value());
-        throw Error(Errc::CrcMismatch,
-                    range.name + ": tensor '" + name + "'" + buf +
-                        (python_stsw ? "; a Python stsw file written with the xxhash package "
-                                       "installed stores xxh32 values in crc32"
-                                     : ""));
-      }
+      if (check) check(crc.value());
     };
     plan.tensors.push_back(std::move(t));
   }

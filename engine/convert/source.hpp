@@ -1,6 +1,13 @@
 // What each input reader hands the convert driver: the tensors to write (name, dtype,
 // shape) and, for each, a producer that streams its C-order little-endian bytes into a
 // ByteSink. The plan owns the open inputs the producers read from.
+//
+// Two ways to a tensor's bytes. `produce` (every input) pushes them through the writer's
+// zero-copy windows on the calling thread, one synchronous piece at a time. `range` (a
+// safetensors input, where the bytes already are the output's bytes) hands the driver a
+// byte range of a StreamReader instead: the driver then copies it with asynchronous reads
+// overlapping the writes (range_copy.hpp) and never calls `produce`. A step that rewrites
+// the bytes (a --dtype cast) wraps `produce` and clears `range`.
 #pragma once
 
 #include <functional>
@@ -13,8 +20,19 @@
 #include "stsw/convert.hpp"
 #include "stsw/dtype.hpp"
 #include "stsw/header.hpp"
+#include "stsw/reader.hpp"
 
 namespace stsw::cvt {
+
+// A tensor stored as one contiguous run of a file that `reader` opened.
+struct ReaderRange {
+  std::shared_ptr<const StreamReader> reader;
+  std::string name;               // the tensor's name in `reader`
+  std::uint64_t file_offset = 0;  // its first byte's offset in its file (O_DIRECT alignment)
+  // Checks the CRC-32 of all of the tensor's bytes as copied against the stored value
+  // (throws CrcMismatch naming the file and tensor); empty when the input stores none.
+  std::function<void(std::uint32_t)> check_crc;
+};
 
 struct SourceTensor {
   std::string name;
@@ -22,6 +40,8 @@ struct SourceTensor {
   std::vector<std::uint64_t> shape;
   // Writes exactly the tensor's byte size into the sink, in order. May be called once.
   std::function<void(ByteSink&)> produce;
+  // Set: the driver may copy the tensor from this range instead of calling `produce`.
+  std::optional<ReaderRange> range;
   // Tensors of one plan with the same non-empty key hold the same bytes (one storage,
   // the same offset, shape, strides and dtype: tied weights); empty: not known to alias.
   std::string alias_key;

@@ -132,6 +132,11 @@ std::vector<TensorMeta> StreamWriter::tensors() const {
   return impl_->tensors();
 }
 
+std::optional<std::uint32_t> StreamWriter::tensor_crc32(std::string_view name) const {
+  if (!impl_) moved_from();
+  return impl_->tensor_crc32(name);
+}
+
 std::uint64_t StreamWriter::header_size() const noexcept {
   return impl_ ? impl_->header_size() : 0;
 }
@@ -158,6 +163,17 @@ WriterStats StreamWriter::Impl::stats() const {
   }
   s.peak_rss_bytes = process_peak_rss();
   return s;
+}
+
+std::optional<std::uint32_t> StreamWriter::Impl::tensor_crc32(std::string_view name) const {
+  const auto it = index_.find(std::string(name));
+  if (it == index_.end()) {
+    throw Error(Errc::UnknownTensor,
+                path_ + ": tensor '" + std::string(name) + "' is not in the writer's plan");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!options_.crc32 || crcs_.assembled() < tensors_[it->second].offset_end) return std::nullopt;
+  return crcs_.crc(it->second);
 }
 
 std::vector<TensorMeta> StreamWriter::Impl::tensors() const {

@@ -70,6 +70,7 @@ class StreamWriter::Impl {
   WriterStats stats() const;
   const std::string& path() const noexcept { return path_; }
   std::vector<TensorMeta> tensors() const;
+  std::optional<std::uint32_t> tensor_crc32(std::string_view name) const;
   std::uint64_t header_size() const noexcept { return header_size_; }
   IoMode io_mode() const noexcept { return io_mode_; }
 

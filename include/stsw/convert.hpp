@@ -38,7 +38,10 @@
 // the input's files are removed only after the new index is in place. An input that merely
 // has a shard name of the output's stem (no index names it) is never overwritten or removed. Data
 // flows from the input to the output through bounded buffers: memory does not grow with the
-// checkpoint's size (see gather limits in ConvertOptions). A failed conversion (a CrcMismatch in
+// checkpoint's size (see gather limits in ConvertOptions; a safetensors input's tensors that
+// no --dtype cast rewrites are copied through a 32 MiB ring of buffers, with reads of the
+// input in flight while the output is written, and its stored CRCs checked against the
+// CRCs computed while copying). A failed conversion (a CrcMismatch in
 // any tensor included) leaves `output` untouched: the previous file or set byte-identical and no
 // new shard behind. Converting a file onto itself (the same name, a hard link or a symlink
 // to it) is refused with InvalidArgument before anything is written, unless the input is

@@ -212,6 +212,13 @@ class StreamWriter {
   [[nodiscard]] const std::string& path() const noexcept;
   // The tensors in file order, with crc32 set once close() succeeded.
   [[nodiscard]] std::vector<TensorMeta> tensors() const;
+  // The CRC-32 (zlib's) of tensor `name` as the writer computed it while staging, for a
+  // caller that checks the bytes it copied through the writer without a second pass (stsw
+  // convert). Set once every byte of the tensor and of the tensors before it was staged
+  // and the calls that staged them have completed (write_block / write_at futures or
+  // callbacks, commit_window); nullopt before that, or with options.crc32 off.
+  // UnknownTensor for a name not in the plan.
+  [[nodiscard]] std::optional<std::uint32_t> tensor_crc32(std::string_view name) const;
   // N, the header length (padding included), and the data region's file offset (8 + N).
   [[nodiscard]] std::uint64_t header_size() const noexcept;
   // The effective I/O mode of the file (Direct or Buffered after fallbacks).

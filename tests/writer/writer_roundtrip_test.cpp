@@ -167,6 +167,41 @@ TEST_P(WriterRoundTrip, ZeroCopyWindows) {
   check_file(path, true, &data);
 }
 
+// tensor_crc32: the CRC the writer assembled for a tensor, once every byte of it was staged
+// (write_block futures ready, or commit_window returned); nullopt before that and with
+// crc32 off; UnknownTensor for a name outside the plan.
+TEST_P(WriterRoundTrip, TensorCrcOnceStaged) {
+  auto e = engine(64 * 1024, 4);
+  NEED_ENGINE(e);
+  const auto metas = contiguous(
+      {{"a", DType::U8, {200001}}, {"empty", DType::U8, {0}}, {"w", DType::I32, {7001}}});
+  const DataMap data = make_data(metas);
+  for (const bool crc : {true, false}) {
+    WriterOptions o = options(e);
+    o.crc32 = crc;
+    auto w = StreamWriter::open(dir_.file(crc ? "c" : "n"), metas, o);
+    EXPECT_FALSE(w.tensor_crc32("a").has_value());
+    const auto& a = data.at("a");
+    w.write_block("a", std::span(a).first(1000)).get();
+    EXPECT_FALSE(w.tensor_crc32("a").has_value()) << "part of the tensor";
+    w.write_block("a", std::span(a).subspan(1000)).get();
+    EXPECT_EQ(w.tensor_crc32("a"), crc ? std::optional(zlib_crc(a)) : std::nullopt);
+    EXPECT_EQ(w.tensor_crc32("empty"), crc ? std::optional(0u) : std::nullopt);
+    const auto& wb = data.at("w");
+    std::span<std::byte> win = w.window("w");
+    std::size_t off = 0;
+    while (!win.empty()) {
+      std::memcpy(win.data(), wb.data() + off, win.size());
+      off += win.size();
+      w.commit_window(win.size());
+      win = w.window("w");
+    }
+    EXPECT_EQ(w.tensor_crc32("w"), crc ? std::optional(zlib_crc(wb)) : std::nullopt);
+    EXPECT_THROW((void)w.tensor_crc32("nope"), Error);
+    w.close().get();
+  }
+}
+
 // Four threads call write_block on one writer with no coordination of their own, so
 // the writer's lock is what orders them. Every block of a tensor holds the same 1000
 // bytes, so any order the lock picks yields the same file; a lost or doubled block, a
