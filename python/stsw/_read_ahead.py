@@ -25,6 +25,7 @@ Contract:
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Callable, Dict, List, Optional, Tuple
 
 MAX_TENSORS = 8
@@ -35,12 +36,13 @@ Entry = Tuple[str, object, object]
 
 
 class ReadAhead:
-    def __init__(self, keys: List[str], nbytes: Callable[[str], int],
-                 start: Callable[[str, str], Tuple[object, object]], budget: int):
+    def __init__(self, reader, keys: List[str], budget: int):
+        # Weakly: a reader nobody holds is freed (and its file closed) at once, as before.
+        # reader._start_read(name, framework) -> (destination, ReadOp), read submitted;
+        # reader._nbytes(name) -> the tensor's size.
+        self._reader = weakref.ref(reader)
         self._keys = keys
         self._index = {k: i for i, k in enumerate(keys)}
-        self._nbytes = nbytes
-        self._start = start  # (name, framework) -> (destination, ReadOp), read submitted
         self._budget = max(0, int(budget))
         self._lock = threading.Lock()
         self._ahead: Dict[str, Entry] = {}
@@ -78,6 +80,12 @@ class ReadAhead:
             raise
         self._submit(wanted, framework)
         return got
+
+    def _nbytes(self, name: str) -> int:
+        return self._reader()._nbytes(name)
+
+    def _start(self, name: str, framework: str) -> Tuple[object, object]:
+        return self._reader()._start_read(name, framework)
 
     def _plan(self, i: int) -> List[str]:
         """Names after index `i` to read ahead now (reserved in the table's byte count)."""

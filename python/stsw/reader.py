@@ -72,7 +72,7 @@ class StreamReader:
         self._r = _stsw.Reader(str(path), bool(verify_crc), bool(strict), bool(allow_partial),
                                str(io_mode))
         self._mmap = bool(mmap)
-        self._ahead = ReadAhead(self._r.keys(), self._nbytes, self._start_read, read_ahead)
+        self._ahead = ReadAhead(self, self._r.keys(), read_ahead)
         self._data_offsets = {s["path"]: s["data_offset"] for s in self._r.shards()}
         self.verify_crc = bool(verify_crc)
         self.strict = bool(strict)

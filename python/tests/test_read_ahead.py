@@ -177,3 +177,40 @@ def test_load_crc_mismatch_mid_batch_waits_for_every_read(tmp_path, monkeypatch)
             stsw.load(p, framework=framework)
         assert e.value.kind == "CrcMismatch" and f"'{bad}'" in e.value.message
         assert len(ops) == 8 and all(op.done() for op in ops)
+
+
+def test_a_dropped_reader_closes_its_file_at_once(tmp_path):
+    """The read-ahead refers to its reader weakly: dropping the last reference frees the
+    reader (and, once its reads in flight complete, closes its file) without waiting for
+    the cyclic GC."""
+    import gc
+    import os
+    import time
+
+    p = tmp_path / "m.safetensors"
+    stsw.dump(state(4), p)
+
+    def open_on_path():
+        n = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                n += os.readlink(f"/proc/self/fd/{fd}") == str(p)
+            except OSError:
+                pass
+        return n
+
+    gc.disable()
+    try:
+        r = stsw.StreamReader(p)
+        r.to_torch("t0")
+        assert r._ahead.pending() and open_on_path() > 0
+        ops = [entry[2] for entry in r._ahead._ahead.values()]
+        del r
+        for op in ops:
+            op.wait()
+        deadline = time.monotonic() + 5  # the engine drops a read's hold just after it is done
+        while open_on_path() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert open_on_path() == 0
+    finally:
+        gc.enable()
