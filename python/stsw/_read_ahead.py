@@ -106,7 +106,7 @@ class ReadAhead:
         for k in names:
             try:
                 dst, op = self._start(k, framework)
-            except BaseException:  # noqa: BLE001 - not started: the direct read will report it
+            except Exception:  # noqa: BLE001 - not started: the direct read will report it
                 self._release([k])
                 continue
             with self._lock:
