@@ -214,3 +214,24 @@ def test_a_dropped_reader_closes_its_file_at_once(tmp_path):
         assert open_on_path() == 0
     finally:
         gc.enable()
+
+
+def test_a_tensor_the_framework_refuses_does_not_stop_the_pass(tmp_path):
+    """A read-ahead that cannot start (NumPy has no bfloat16) is skipped; asking for that
+    tensor raises Unsupported as without read-ahead, and the pass goes on."""
+    import torch
+
+    p = tmp_path / "m.safetensors"
+    sd = {"a": torch.arange(1 << 18, dtype=torch.float32),
+          "b": torch.ones(1 << 18, dtype=torch.bfloat16),
+          "c": torch.arange(1 << 18, dtype=torch.float32) * 2}
+    stsw.dump(sd, p, order="keep")
+    with stsw.StreamReader(p) as r:
+        assert r.keys() == ["a", "b", "c"]
+        np.testing.assert_array_equal(r.to_numpy("a"), sd["a"].numpy())
+        assert r._ahead.pending() == ["c"]
+        with pytest.raises(stsw.Error) as e:
+            r.to_numpy("b")
+        assert e.value.kind == "Unsupported"
+        np.testing.assert_array_equal(r.to_numpy("c"), sd["c"].numpy())
+        assert torch.equal(r.to_torch("b"), sd["b"])
