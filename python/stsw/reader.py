@@ -14,6 +14,10 @@ between tensors, ``__version__``). Data is read on demand:
   (SIGBUS, as with any mmap).
 * ``read_into(name, out)``: into any writable buffer (or contiguous CPU torch tensor)
   holding exactly ``meta(name).nbytes`` bytes; returns a :class:`stsw.ReadFuture` at once.
+* Read-ahead: ``to_torch``/``to_numpy`` (copy=True, CPU) called tensor after tensor in
+  file order start the next tensors' reads before they are asked for, at most
+  ``read_ahead`` bytes of them (default 256 MiB; 0 turns it off), so the device never
+  idles between calls; see stsw/_read_ahead.py for the contract.
 
 Every blocking call releases the GIL. Errors are stsw.Error (UnknownTensor is also a
 KeyError). The reader is safe to use from many threads; ``close()`` (or leaving the
@@ -28,6 +32,7 @@ from typing import Dict, Iterator, List, Optional
 from . import _cuda, _stsw
 from ._alloc import empty_numpy, empty_torch
 from ._dtypes import PACKED, error, numpy_dtype, torch_bytes, torch_dtype, writable_bytes
+from ._read_ahead import DEFAULT_BUDGET, ReadAhead
 from .futures import ReadFuture
 from .meta import TensorMeta
 
@@ -62,10 +67,12 @@ class StreamReader:
     """See the module documentation."""
 
     def __init__(self, path, *, verify_crc: bool = True, strict: bool = True, mmap: bool = True,
-                 allow_partial: bool = False, io_mode: str = "auto"):
+                 allow_partial: bool = False, io_mode: str = "auto",
+                 read_ahead: int = DEFAULT_BUDGET):
         self._r = _stsw.Reader(str(path), bool(verify_crc), bool(strict), bool(allow_partial),
                                str(io_mode))
         self._mmap = bool(mmap)
+        self._ahead = ReadAhead(self, self._r.keys(), read_ahead)
         self._data_offsets = {s["path"]: s["data_offset"] for s in self._r.shards()}
         self.verify_crc = bool(verify_crc)
         self.strict = bool(strict)
@@ -92,6 +99,10 @@ class StreamReader:
         """Where tensor `name`'s bytes start in its file (the data region's offset + its
         offset_begin)."""
         return self._data_offsets[self._r.file_of(name)] + self._r.meta(name)[3]
+
+    def _nbytes(self, name: str) -> int:
+        m = self._r.meta(name)  # (name, dtype, shape, offset_begin, offset_end, crc32)
+        return m[4] - m[3]
 
     def _empty_numpy(self, name: str, m: TensorMeta, dtype, shape):
         return empty_numpy(shape, dtype, m.nbytes, self.file_offset(name))
@@ -155,8 +166,11 @@ class StreamReader:
                             "opened with mmap=True")
             view = self._r.get_slice(name)
             return np.frombuffer(view, dtype=dt).reshape(shape)
-        out = self._empty_numpy(name, m, dt, shape)
-        self._r.read_into(name, out.reshape(-1).view(np.uint8)).result()
+        if raw:
+            out, op = self._start_numpy(name, m, dt, shape)
+        else:
+            out, op = self._ahead.get(name, "np", lambda: self._start_numpy(name, m, dt, shape))
+        op.result()
         return out
 
     def to_torch(self, name: str, device="cpu"):
@@ -168,11 +182,29 @@ class StreamReader:
 
         if _cuda.is_cuda(device) and _cuda.plan(device) == "stsw":
             return _cuda.read_to_cuda(self, [name], device)[name]
-        m = self.meta(name)
-        t = self._empty_torch(name, m)
-        self._r.read_into(name, torch_bytes(t)).result()
+        t, op = self._ahead.get(name, "pt", lambda: self._start_torch(name, self.meta(name)))
+        op.result()
         dev = torch.device(device)
         return t if dev.type == "cpu" else t.to(dev)
+
+    # One engine read into a new destination: (destination, pending _stsw.ReadOp).
+    def _start_torch(self, name: str, m: TensorMeta):
+        t = self._empty_torch(name, m)
+        return t, self._r.read_into(name, torch_bytes(t))
+
+    def _start_numpy(self, name: str, m: TensorMeta, dt, shape):
+        import numpy as np
+
+        a = self._empty_numpy(name, m, dt, shape)
+        return a, self._r.read_into(name, a.reshape(-1).view(np.uint8))
+
+    def _start_read(self, name: str, framework: str):
+        """A read-ahead (stsw/_read_ahead.py): what to_torch/to_numpy would start."""
+        m = self.meta(name)
+        if framework == "pt":
+            return self._start_torch(name, m)
+        dt = numpy_dtype(m.dtype, name, False)
+        return self._start_numpy(name, m, dt, (m.nbytes,) if m.dtype in PACKED else m.shape)
 
     def verify(self) -> VerifyReport:
         """Reads every data region once and checks every stored crc32."""
@@ -182,6 +214,7 @@ class StreamReader:
 
     # ---- lifetime ----------------------------------------------------------------------
     def close(self) -> None:
+        self._ahead.drop()  # waits for reads nobody asked for yet
         self._r.close()
 
     @property
