@@ -95,7 +95,7 @@ void print_table(std::FILE* out, const BenchReport& rep) {
     t.add({std::string(to_string(row.group)), row.label, format_summary(s.gbps),
            format_summary(s.wall_gbps), s.vs_fio ? format_summary(*s.vs_fio) : "-",
            row.is_baseline() ? "-" : baseline_text(s), format_summary(s.cpu_per_gb),
-           s.peak_rss_own.count ? mib(s.peak_rss_own.max) : "-",
+           latency_text(s), s.peak_rss_own.count ? mib(s.peak_rss_own.max) : "-",
            s.peak_rss_growth.count ? mib(s.peak_rss_growth.max) : "-", note});
   }
   t.print(out);
