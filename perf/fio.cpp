@@ -1,7 +1,9 @@
 #include "fio.hpp"
 
+#include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstdlib>
@@ -33,8 +35,12 @@ struct ScratchDir {
     path = t;
   }
   ~ScratchDir() {
-    for (const char* f : {"/stsw-bench.prerun.txt", "/stsw-bench.postrun.txt"}) {
-      ::unlink((path + f).c_str());
+    if (DIR* d = ::opendir(path.c_str())) {
+      while (const dirent* e = ::readdir(d)) {
+        const std::string name = e->d_name;
+        if (name != "." && name != "..") ::unlink((path + "/" + name).c_str());
+      }
+      ::closedir(d);
     }
     ::rmdir(path.c_str());
   }
@@ -56,7 +62,7 @@ double read_stamp(const std::string& path) {
 
 }  // namespace
 
-FioStats parse_fio_json(std::string_view text, bool write) {
+FioStats parse_fio_json(std::string_view text, bool write, std::size_t index) {
   const auto brace = text.find('{');
   if (brace == std::string_view::npos) bad("no JSON object");
   boost::system::error_code ec;
@@ -65,7 +71,8 @@ FioStats parse_fio_json(std::string_view text, bool write) {
   if (!doc.is_object()) bad("top level is not an object");
   const json::value* jobs = doc.as_object().if_contains("jobs");
   if (jobs == nullptr || !jobs->is_array() || jobs->as_array().empty()) bad("no jobs");
-  const json::value& job = jobs->as_array().front();
+  if (index >= jobs->as_array().size()) bad("no job " + std::to_string(index + 1));
+  const json::value& job = jobs->as_array()[index];
   if (!job.is_object()) bad("job is not an object");
   const json::object& jo = job.as_object();
   const json::value* dir = jo.if_contains(write ? "write" : "read");
@@ -84,12 +91,17 @@ FioStats parse_fio_json(std::string_view text, bool write) {
 }
 
 std::vector<std::string> fio_command(const std::string& fio, const FioJob& job) {
+  std::vector<std::string> argv = {fio, "--output-format=json"};
+  for (auto& a : fio_job_options(job, "stsw-bench")) argv.push_back(std::move(a));
+  return argv;
+}
+
+std::vector<std::string> fio_job_options(const FioJob& job, const std::string& name) {
   const std::uint64_t bs = job.block_size == 0 ? 1 : job.block_size;
   const unsigned jobs = job.numjobs == 0 ? 1 : job.numjobs;
   const std::uint64_t size = job.size / jobs / bs * bs;
   std::vector<std::string> argv = {
-      fio,
-      "--name=stsw-bench",
+      "--name=" + name,
       "--filename=" + job.filename,
       std::string("--rw=") + (job.write ? "write" : "read"),
       "--bs=" + std::to_string(bs),
@@ -98,7 +110,6 @@ std::vector<std::string> fio_command(const std::string& fio, const FioJob& job) 
       std::string("--direct=") + (job.direct ? "1" : "0"),
       "--size=" + std::to_string(size),
       "--offset=" + std::to_string(job.offset),
-      "--output-format=json",
       "--exec_prerun=date +%s.%N",
       "--exec_postrun=date +%s.%N",
   };
@@ -167,27 +178,42 @@ std::optional<std::size_t> pick_fio_best(const std::vector<FioTrial>& trials) {
   return best;
 }
 
-Sample run_fio(const std::string& fio, const FioJob& job, FioStats* stats, bool own_bandwidth) {
+FioProcess run_fio_process(const std::vector<std::string>& argv,
+                           const std::vector<std::string>& jobs, const std::string& what) {
   ScratchDir scratch;
-  const auto argv = fio_command(fio, job);
   ChildRun run = run_child(argv, scratch.path);
   if (run.exit_code != 0) {
-    throw Error(Errc::Io, "fio on " + job.filename + " exited with " +
-                              std::to_string(run.exit_code) + ": " + run.err.substr(0, 2000));
+    throw Error(Errc::Io, "fio on " + what + " exited with " + std::to_string(run.exit_code) +
+                              ": " + run.err.substr(0, 2000));
   }
+  FioProcess p;
+  p.out = std::move(run.out);
+  p.max_rss = run.max_rss;
+  double pre = 0;
+  double post = 0;
+  bool all = !jobs.empty();
+  for (const auto& j : jobs) {
+    const double a = read_stamp(scratch.path + "/" + j + ".prerun.txt");
+    const double b = read_stamp(scratch.path + "/" + j + ".postrun.txt");
+    if (a <= 0 || b < a) all = false;
+    pre = pre == 0 ? a : std::min(pre, a);
+    post = std::max(post, b);
+  }
+  p.hooked = all;
+  p.seconds = all ? post - pre : run.seconds;
+  return p;
+}
+
+Sample run_fio(const std::string& fio, const FioJob& job, FioStats* stats, bool own_bandwidth) {
+  const auto argv = fio_command(fio, job);
+  FioProcess run = run_fio_process(argv, {"stsw-bench"}, job.filename);
   FioStats fs = parse_fio_json(run.out, job.write);
   if (fs.error != 0) {
     throw Error(Errc::Io, "fio on " + job.filename + " reported error " + std::to_string(fs.error));
   }
   Sample s;
-  const double pre = read_stamp(scratch.path + "/stsw-bench.prerun.txt");
-  const double post = read_stamp(scratch.path + "/stsw-bench.postrun.txt");
-  if (pre > 0 && post >= pre) {
-    s.seconds = post - pre;
-  } else {
-    s.seconds = run.seconds;
-    s.note = "fio hooks left no timestamps: process wall time (start-up included)";
-  }
+  s.seconds = run.seconds;
+  if (!run.hooked) s.note = "fio hooks left no timestamps: process wall time (start-up included)";
   s.wall_seconds = s.seconds;
   s.command = shell_command(argv);
   if (own_bandwidth) {

@@ -56,16 +56,36 @@ struct FioStats {
 };
 
 // Parses fio's JSON output (text before the first '{' is skipped: fio prints notes there).
-// Reads the first job's "read" or "write" section. Throws stsw::Error(InvalidArgument)
-// with the reason when the text is not a fio JSON report.
-[[nodiscard]] FioStats parse_fio_json(std::string_view text, bool write);
+// Reads the "read" or "write" section of entry `index` of "jobs" (one entry per reporting
+// group with group_reporting, else per job). Throws stsw::Error(InvalidArgument) with the
+// reason when the text is not a fio JSON report or has no such entry.
+[[nodiscard]] FioStats parse_fio_json(std::string_view text, bool write, std::size_t index = 0);
 
-// The command line for `job` (argv[0] = `fio`).
+// The command line for `job` (argv[0] = `fio`): `fio --output-format=json` and the job's
+// options (fio_job_options).
 [[nodiscard]] std::vector<std::string> fio_command(const std::string& fio, const FioJob& job);
+
+// The options of one job section, from `--name=<name>` on: what fio_command runs, and
+// what a command of several concurrent jobs (fio_copy.hpp) repeats per job. The job's
+// exec hooks save their timestamps in <name>.prerun.txt / <name>.postrun.txt.
+[[nodiscard]] std::vector<std::string> fio_job_options(const FioJob& job, const std::string& name);
 
 // `argv` as one shell command line (arguments with shell metacharacters single-quoted):
 // what the report prints and stores so that a reader can rerun the reference job.
 [[nodiscard]] std::string shell_command(const std::vector<std::string>& argv);
+
+// One fio process (argv from fio_command or fio_copy_command), run in a scratch working
+// directory where the jobs' hooks save their output. `what` names it in errors.
+struct FioProcess {
+  std::string out;      // stdout: the JSON report
+  double seconds = 0;   // the earliest prerun hook to the latest postrun hook of `jobs`
+  bool hooked = false;  // false: the hooks left no timestamps; seconds = the process's
+  std::uint64_t max_rss = 0;
+};
+// Throws stsw::Error(Io) when fio exits non-zero (its stderr in the message).
+[[nodiscard]] FioProcess run_fio_process(const std::vector<std::string>& argv,
+                                         const std::vector<std::string>& jobs,
+                                         const std::string& what);
 
 // Runs fio for `job` (in a scratch working directory, where fio saves the hooks' output).
 // The Sample's wall_seconds run from the prerun to the postrun hook (the process's wall

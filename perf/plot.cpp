@@ -123,7 +123,9 @@ void plot_report(const BenchReport& rep, const std::string& svg) {
     char ratio[32] = "";
     if (s.vs_fio && s.vs_fio->count > 0)
       std::snprintf(ratio, sizeof ratio, "%.2fx", s.vs_fio->median);
-    const int color = row.impl == "fio" || row.impl == "fio-huge" ? 2 : row.is_stsw() ? 1 : 3;
+    const int color = row.impl == "fio" || row.impl == "fio-huge" || row.impl == "fio-copy" ? 2
+                      : row.is_stsw()                                                       ? 1
+                                                                                            : 3;
     data << n++ << '\t' << row.id << '\t' << s.gbps.median << '\t' << s.gbps.min << '\t'
          << s.gbps.max << '\t' << color << '\t' << ratio << '\n';
   }

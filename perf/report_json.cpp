@@ -102,6 +102,7 @@ json::object row_json(const BenchReport& rep, const Row& row) {
                  {"peak_rss_own", summary_json(s.peak_rss_own)},
                  {"all_cold", s.all_cold},
                  {"ratio_to_fio", s.vs_fio ? json::value(summary_json(*s.vs_fio)) : json::value()},
+                 {"ratio_reference", row.reference},
                  {"ratio_to_baselines", std::move(vs)},
                  {"samples", std::move(samples)},
                  {"errors", std::move(errors)}};

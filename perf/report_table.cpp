@@ -78,7 +78,8 @@ void print_table(std::FILE* out, const BenchReport& rep) {
       "GB/s = 10^9 B/s through the final fsync: stsw from the first request to the last "
       "completion, fio best by its own bandwidth, fio default from its job's start hook; "
       "\"whole\" = the whole call (open and close) or fio process; median [min-max]; "
-      "x fio = x fio best of the group, paired by repetition\n"
+      "x fio = x fio best of the group (convert: x fio copy, its reads and writes at once), "
+      "paired by repetition\n"
       "peak RSS = the process's peak minus caller buffers (source data, destination), "
       "max over repetitions (fio: the child's); RSS growth = within the timed section\n\n");
   TextTable t({"workload", "implementation", "GB/s", "whole GB/s", "x fio", "x other baselines",
@@ -94,7 +95,7 @@ void print_table(std::FILE* out, const BenchReport& rep) {
     t.add({std::string(to_string(row.group)), row.label, format_summary(s.gbps),
            format_summary(s.wall_gbps), s.vs_fio ? format_summary(*s.vs_fio) : "-",
            row.is_baseline() ? "-" : baseline_text(s), format_summary(s.cpu_per_gb),
-           s.peak_rss_own.count ? mib(s.peak_rss_own.max) : "-",
+           latency_text(s), s.peak_rss_own.count ? mib(s.peak_rss_own.max) : "-",
            s.peak_rss_growth.count ? mib(s.peak_rss_growth.max) : "-", note});
   }
   t.print(out);
@@ -103,7 +104,8 @@ void print_table(std::FILE* out, const BenchReport& rep) {
       std::fprintf(out, "error: %s: %s\n", row.id.c_str(), e.c_str());
   }
   for (const Row& row : rep.rows) {
-    if (row.impl != "fio" || row.samples.empty() || row.samples.front().command.empty()) continue;
+    const bool reference = row.impl == "fio" || row.impl == "fio-copy";
+    if (!reference || row.samples.empty() || row.samples.front().command.empty()) continue;
     std::fprintf(out, "%s: %s\n", row.id.c_str(), row.samples.front().command.c_str());
   }
   for (const auto& sw : rep.fio_sweeps) {

@@ -67,10 +67,11 @@ RowSummary summarize_row(const BenchReport& report, const Row& row) {
   s.peak_rss_own = summarize(own);
   for (const Row& other : report.rows) {
     if (other.group != row.group || &other == &row) continue;
-    if (other.impl == "fio") {
+    if (row.reference.empty() ? other.impl == "fio" : other.id == row.reference) {
       Summary r = ratio_summary(row, other);
       if (r.count > 0) s.vs_fio = r;
-    } else if (other.is_baseline() && !row.is_baseline()) {
+    }
+    if (other.is_baseline() && !row.is_baseline()) {
       Summary r = ratio_summary(row, other);
       if (r.count > 0) s.vs_baseline[other.id] = r;
     }

@@ -24,6 +24,12 @@ struct Row {
   std::vector<Sample> samples;
   std::vector<bool> ok;
   std::vector<std::string> errors;
+  // The id of the row this row's "x fio" ratio is taken against. Empty: the group's fio
+  // row (impl "fio": "fio best" where the sweep ran, else fio's default job). Set where
+  // the group's limit is not this row's: the convert row names "fio-copy" (reads and
+  // writes at once), while the group's fio row is a write alone. A named row that did not
+  // run gives no ratio.
+  std::string reference = {};
 
   [[nodiscard]] bool is_stsw() const { return impl == "stsw" || impl == "engine"; }
   // Rows every stsw row is compared with (besides the fio reference, "fio best" where the
@@ -46,7 +52,7 @@ struct RowSummary {
   Summary cpu_per_gb;             // CPU seconds (user + sys) per 10^9 bytes
   Summary peak_rss_growth;        // bytes above the RSS at the start of the timed section
   Summary peak_rss_own;           // peak RSS minus caller buffers (see Sample::peak_rss_own)
-  std::optional<Summary> vs_fio;  // paired ratios of GB/s to the group's fio row
+  std::optional<Summary> vs_fio;  // paired ratios of GB/s to the reference (Row::reference)
   std::map<std::string, Summary> vs_baseline;  // id of a baseline row -> paired ratios
   bool all_cold = true;                        // every sample of a cold read really started cold
   std::uint64_t bytes = 0;                     // bytes of the last successful sample

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "fio.hpp"
+#include "fio_copy.hpp"
 #include "naive.hpp"
 #include "page_cache.hpp"
 #include "stsw/error.hpp"
@@ -111,6 +112,24 @@ void add_fio_best_row(const RunContext& c, std::vector<RowSpec>& rows, Workload 
                   }});
 }
 
+// The "fio copy" row (fio_copy.hpp): the convert row's reference. A cold read of the
+// convert row's input and a durable write of as many bytes into its target, at once, in
+// the write's fio best job shape (fio's default job shape without a sweep).
+void add_fio_copy_row(const RunContext& c, std::vector<RowSpec>& rows, const std::string& t) {
+  if (c.fio.empty()) return;
+  const std::uint64_t size = file_size_of(c.read_path);
+  const FioJob shape = c.fio_best_write ? *c.fio_best_write : fio_job(c, t, true, size, false);
+  const FioCopyJob job = fio_copy_job(shape, c.read_path, t, size);
+  const std::string label = std::string("fio copy: cold read + write at once, ") +
+                            (c.fio_best_write ? "fio best's job shape" : "default job shape") +
+                            ", own bw";
+  rows.push_back({Workload::Write, "fio-copy", label, "fio-copy", [&c, t, job] {
+                    return write_to(c, t, [&] {
+                      return cold_read(c, c.read_path, [&] { return run_fio_copy(c.fio, job); });
+                    });
+                  }});
+}
+
 void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
   const auto& cfg = *c.config;
   const std::string t = c.prefix + "write.safetensors";
@@ -132,17 +151,21 @@ void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
                   }});
   const bool read_file = std::any_of(cfg.workloads.begin(), cfg.workloads.end(),
                                      [](Workload w) { return w != Workload::Write; });
-  if (cfg.convert_row && read_file) {
-    // Reads of the (cold) stsw file overlapped with the writes of the new one.
+  const bool convert = cfg.convert_row && read_file;
+  if (convert) {
+    // Reads of the (cold) stsw file overlapped with the writes of the new one; its limit is
+    // fio copy's (the same reads and writes at once), not the write-alone fio best.
     rows.push_back({Workload::Write, "stsw-convert",
-                    "stsw convert safetensors -> safetensors (cold input), crc32", "stsw", [&c, t] {
+                    "stsw convert safetensors -> safetensors (cold input), crc32", "stsw",
+                    [&c, t] {
                       return write_to(c, t, [&] {
                         return cold_read(c, c.read_path, [&] {
                           return measure_in_process(
                               [&] { return stsw_convert(c.read_path, t, c.stsw); });
                         });
                       });
-                    }});
+                    },
+                    c.fio.empty() ? "" : "fio-copy"});
   }
   if (cfg.write_nocrc) {
     rows.push_back({Workload::Write, "stsw-write-nocrc", "stsw StreamWriter, no crc", "stsw",
@@ -160,6 +183,7 @@ void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
   }
   add_fio_best_row(c, rows, Workload::Write, "fio-best-write", c.fio_best_write,
                    [&c, t](const std::function<Sample()>& run) { return write_to(c, t, run); });
+  if (convert) add_fio_copy_row(c, rows, t);
   add_fio_rows(
       c, rows, Workload::Write, "fio-write", "fio write, end_fsync",
       [&c, t](bool huge) {

@@ -40,6 +40,7 @@ struct RowSpec {
   std::string label;
   std::string impl;
   std::function<Sample()> run;  // one repetition; throws stsw::Error on failure
+  std::string reference = {};   // Row::reference: empty, or the id of this row's "x fio" row
 };
 
 // The rows of `group` that the configuration asks for, in their table order.

@@ -231,7 +231,8 @@ BenchReport run_benchmark(const BenchConfig& config) {
     groups.emplace_back(specs.size(), specs.size() + rows.size());
     for (auto& r : rows) specs.push_back(std::move(r));
   }
-  for (const auto& s : specs) rep.rows.push_back(Row{s.group, s.id, s.label, s.impl, {}, {}, {}});
+  for (const auto& s : specs)
+    rep.rows.push_back(Row{s.group, s.id, s.label, s.impl, {}, {}, {}, s.reference});
 
   for (unsigned r = 0; r < cfg.repetitions; ++r) {
     for (const auto& [begin, end] : groups) {

@@ -385,6 +385,12 @@ TEST(Report, TableJsonAndCsvCarryRatios) {
   rep.rows.push_back(row("fio-write", "fio", {2.0, 2.0}));
   rep.rows.push_back(row("naive-write", "naive", {4.0, 0.0}));
   rep.rows.back().errors.push_back("repetition 2: boom");
+  for (Sample& x : rep.rows[0].samples) {  // an engine-style row: per-request figures
+    x.requests = 100;
+    x.lat_p50_us = 1500;
+    x.lat_p99_us = 2500;
+    x.iops = 321;
+  }
   RowSummary s = summarize_row(rep, rep.rows[0]);
   ASSERT_TRUE(s.vs_fio);
   EXPECT_DOUBLE_EQ(s.vs_fio->max, 2.0);
@@ -418,6 +424,12 @@ TEST(Report, TableJsonAndCsvCarryRatios) {
   std::free(buf);
   EXPECT_NE(text.find("stsw-write label"), std::string::npos);
   EXPECT_NE(text.find("1 failed"), std::string::npos);
+  // Latency sits in its own column, between CPU s/GB and peak RSS.
+  const auto lat = text.find("1.5/2.5, 321");
+  ASSERT_NE(lat, std::string::npos) << text;
+  const auto header = text.find("lat p50/p99");
+  EXPECT_NE(text.find("peak RSS", header), std::string::npos);
+  EXPECT_EQ(text.find("MiB", text.rfind('\n', lat)), text.find("MiB", lat)) << text;
   EXPECT_NE(text.find("error: naive-write: repetition 2: boom"), std::string::npos);
 }
 

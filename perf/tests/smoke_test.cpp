@@ -131,8 +131,9 @@ TEST_F(Smoke, QuickRunCoversEveryWorkloadAndBaseline) {
     EXPECT_EQ(ids.count(id), 1U) << id;
   }
   if (have_fio()) {
-    for (const char* id : {"fio-write", "fio-read", "fio-read-warm", "fio-read-verify",
-                           "fio-roundtrip", "fio-best-write", "fio-best-read", "fio-best-verify"}) {
+    for (const char* id :
+         {"fio-write", "fio-read", "fio-read-warm", "fio-read-verify", "fio-roundtrip",
+          "fio-best-write", "fio-best-read", "fio-best-verify", "fio-copy"}) {
       EXPECT_EQ(ids.count(id), 1U) << id;
     }
     // "fio best" is the reference (impl fio) by its own bandwidth, its wall time and exact
@@ -147,6 +148,18 @@ TEST_F(Smoke, QuickRunCoversEveryWorkloadAndBaseline) {
         EXPECT_NE(std::string(s0.at("command").as_string()).find("--fixedbufs=1"),
                   std::string::npos)
             << id;
+      }
+      // The convert row's limit is fio copy (a read and a durable write at once, in fio
+      // best's shape), the other rows' the group's fio row.
+      EXPECT_EQ(row.at("ratio_reference").as_string(), id == "stsw-convert" ? "fio-copy" : "")
+          << id;
+      if (id == "fio-copy") {
+        const std::string cmd(s0.at("command").as_string());
+        EXPECT_NE(cmd.find("--name=stsw-bench-read"), std::string::npos) << cmd;
+        EXPECT_NE(cmd.find("--name=stsw-bench-write"), std::string::npos) << cmd;
+        EXPECT_NE(cmd.find("--fixedbufs=1"), std::string::npos) << cmd;
+        EXPECT_GT(s0.at("wall_seconds").as_double(), 0.0);
+        EXPECT_FALSE(row.at("ratio_to_fio").is_null());  // its share of fio best write
       }
       if (id == "fio-write" || id == "fio-read" || id == "fio-read-verify") {
         EXPECT_EQ(row.at("impl").as_string(), "fio-default") << id;
