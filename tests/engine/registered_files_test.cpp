@@ -65,8 +65,8 @@ bool registered_becomes(const Engine& e, unsigned n) {
 
 class RegisteredFiles : public ::testing::TestWithParam<BackendKind> {
  protected:
-  // Under io_uring, whether the ring registered `f` (skips the caller's checks of the
-  // registration, visibly, on kernels without sparse file tables).
+  // Whether the engine is on io_uring and its ring holds a registered file now (false on
+  // kernels without sparse file tables: callers then skip their registration checks).
   static bool registered(const Engine& e) {
     return e.backend() == BackendKind::Uring && e.stats().files_registered > 0;
   }
