@@ -43,6 +43,7 @@ struct RawOptions {
   bool realtime = false;
   std::vector<std::string> baselines;
   bool no_crc_rows = false;
+  bool no_register_files = false;
   bool engine_rows = false;
   bool fresh_memory = false;
   std::string json;
@@ -133,6 +134,7 @@ BenchConfig make_config(const State& st) {
     c.fio_sweep_size = size_opt("--fio-sweep", o.fio_sweep);
   }
   c.realtime = o.realtime;
+  c.register_files = !o.no_register_files;
   if (given(app, "--baselines")) {
     c.baselines = Baselines{false, false, false, false};
     for (const auto& b : o.baselines) {
@@ -290,6 +292,8 @@ void add_main_options(CLI::App& app, RawOptions& o) {
       ->delimiter(',');
   app.add_flag("--no-crc-rows", o.no_crc_rows, "skip the crc-off rows (write and read)");
   app.add_flag("--engine-rows", o.engine_rows, "add raw Engine write/read rows");
+  app.add_flag("--no-register-files", o.no_register_files,
+               "engine: plain descriptors, not io_uring registered files (for an A/B)");
   app.add_flag("--fresh-memory", o.fresh_memory,
                "add a read_into row into fresh, unfaulted memory");
   app.add_option("--json", o.json, "write the JSON report to FILE ('-': stdout)");

@@ -57,6 +57,7 @@ struct BenchConfig {
   unsigned queue_depth = 8;
   unsigned buffer_count = 6;
   unsigned worker_threads = 1;
+  bool register_files = true;  // io_uring fixed files (--no-register-files: the A/B of issue 21)
   BackendKind backend = BackendKind::Auto;
   IoMode io_mode = IoMode::Auto;
   ReadMode read_mode = ReadMode::Auto;

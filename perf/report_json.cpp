@@ -141,6 +141,7 @@ void write_json(std::ostream& out, const BenchReport& rep) {
                      {"cache_drop", e.cache_drop},
                      {"backend", e.backend},
                      {"buffers_registered", e.buffers_registered},
+                     {"register_files", e.register_files},
                      {"write_io_mode", e.write_io_mode},
                      {"engine_setup_seconds", e.engine_setup_seconds},
                      {"realtime", e.realtime},

@@ -66,9 +66,12 @@ void print_table(std::FILE* out, const BenchReport& rep) {
                format_bytes(rep.file.largest).c_str(), c.dir.c_str(), rep.env.fs_type.c_str(),
                c.repetitions, c.suite.c_str());
   std::fprintf(out,
-               "engine: %s%s, chunk %s, queue depth %u, %u buffers, %u worker(s); writer I/O "
+               "engine: %s%s%s, chunk %s, queue depth %u, %u buffers, %u worker(s); writer I/O "
                "%s; cold reads: %s; fio: %s%s\n",
                rep.env.backend.c_str(), rep.env.buffers_registered ? " (registered buffers)" : "",
+               rep.env.backend != "io_uring" ? ""
+               : rep.env.register_files      ? " (registered files)"
+                                             : " (plain descriptors)",
                format_size_short(c.chunk_size).c_str(), c.queue_depth, c.buffer_count,
                c.worker_threads, rep.env.write_io_mode.c_str(), rep.env.cache_drop.c_str(),
                rep.env.fio_version.empty() ? "not run" : rep.env.fio_version.c_str(),

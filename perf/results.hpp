@@ -67,7 +67,8 @@ struct Environment {
   std::string cache_drop;   // the method actually used for cold reads
   std::string backend;      // the engine's backend in use
   bool buffers_registered = false;
-  std::string write_io_mode;  // the StreamWriter's effective mode
+  bool register_files = false;  // io_uring registered files on (off: --no-register-files)
+  std::string write_io_mode;    // the StreamWriter's effective mode
   double engine_setup_seconds = 0;
   bool realtime = false;       // the run had SCHED_FIFO
   bool fio_hugepages = false;  // the fio-huge rows ran

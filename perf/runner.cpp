@@ -82,6 +82,7 @@ std::shared_ptr<Engine> make_engine(const BenchConfig& c) {
   o.queue_depth = c.queue_depth;
   o.buffer_count = c.buffer_count;
   o.worker_threads = c.worker_threads;
+  o.register_files = c.register_files;
   return Engine::create(o);
 }
 
@@ -176,6 +177,7 @@ BenchReport run_benchmark(const BenchConfig& config) {
   const EngineStats es = ctx.stsw.engine->stats();
   rep.env.backend = std::string(to_string(es.backend));
   rep.env.buffers_registered = es.buffers_registered;
+  rep.env.register_files = cfg.register_files && es.backend == BackendKind::Uring;
 
   if (cfg.baselines.fio) {
     auto fio = find_program(cfg.fio);

@@ -60,6 +60,13 @@ class Backend {
   // Thread-safe; never blocks on I/O. After shutdown() the request completes at once
   // with -ECANCELED (on the caller's thread).
   virtual void submit(IoRequest* req) noexcept = 0;
+  // Registered files (io_uring; io/file_table.hpp): called on the caller's thread before
+  // a transfer on `file` submits its first request, so that the backend may give the
+  // File's descriptors slots and learn when the File is closed. Thread-safe, never
+  // fails. Backends without registered files ignore it.
+  virtual void note_file(const File& /*file*/) noexcept {}
+  // Descriptors in the ring's file table now (0 without registered files).
+  [[nodiscard]] virtual unsigned files_registered() const noexcept { return 0; }
   // Waits until every submitted request has completed, then stops and joins the
   // backend's threads. Idempotent. Must not be called from a backend thread.
   virtual void shutdown() noexcept = 0;

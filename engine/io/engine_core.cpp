@@ -85,6 +85,7 @@ EngineStats Core::stats() const {
   EngineStats s;
   s.backend = backend_->kind();
   s.buffers_registered = backend_->buffers_registered();
+  s.files_registered = backend_->files_registered();
   s.bytes_submitted = counters_.bytes_submitted.load(std::memory_order_relaxed);
   s.bytes_completed = counters_.bytes_completed.load(std::memory_order_relaxed);
   s.requests_submitted = counters_.requests_submitted.load(std::memory_order_relaxed);

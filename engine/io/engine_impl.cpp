@@ -92,7 +92,7 @@ class EngineImpl final : public Engine {
     s.length = src.size();
     s.mem = const_cast<std::byte*>(src.data());  // only ever read from
     s.done = std::move(done);
-    run_transfer(*core_, std::move(s));
+    start(std::move(s));
   }
 
   void write(const File& file, std::uint64_t offset, StagingBuffer buffer, std::size_t len,
@@ -113,7 +113,7 @@ class EngineImpl final : public Engine {
     s.mem = buffer.data().data();
     s.owned = std::move(buffer);
     s.done = std::move(done);
-    run_transfer(*core_, std::move(s));
+    start(std::move(s));
   }
 
   void read(const File& file, std::uint64_t offset, std::span<std::byte> dst, bool want_crc,
@@ -126,7 +126,7 @@ class EngineImpl final : public Engine {
     s.mem = dst.data();
     s.want_crc = want_crc;
     s.crc_done = std::move(done);
-    run_transfer(*core_, std::move(s));
+    start(std::move(s));
   }
 
   void scan(const File& file, std::uint64_t offset, std::uint64_t length, ChunkCallback on_chunk,
@@ -144,7 +144,7 @@ class EngineImpl final : public Engine {
     s.length = length;
     s.on_chunk = std::move(on_chunk);
     s.done = std::move(done);
-    run_transfer(*core_, std::move(s));
+    start(std::move(s));
   }
 
   void sync(const File& file, bool data_only, DoneCallback done) override {
@@ -153,7 +153,7 @@ class EngineImpl final : public Engine {
     s.file = &file;
     s.datasync = data_only;
     s.done = std::move(done);
-    run_transfer(*core_, std::move(s));
+    start(std::move(s));
   }
 
   void post(std::function<void()> task, DoneCallback done) override {
@@ -165,6 +165,12 @@ class EngineImpl final : public Engine {
   }
 
  private:
+  void start(TransferSpec s) noexcept {
+    // Before any request: the backend may register the File's descriptors (fixed files).
+    core_->backend().note_file(*s.file);
+    run_transfer(*core_, std::move(s));
+  }
+
   void post_to(WorkerPool& pool, std::function<void()> task, DoneCallback done) {
     if (!core_->begin_op()) {
       if (done) done(std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")));

@@ -65,6 +65,10 @@ class FaultyBackend final : public detail::Backend {
     return inner_->buffers_registered();
   }
   void shutdown() noexcept override { inner_->shutdown(); }
+  void note_file(const File& file) noexcept override { inner_->note_file(file); }
+  [[nodiscard]] unsigned files_registered() const noexcept override {
+    return inner_->files_registered();
+  }
 
   void submit(IoRequest* req) noexcept override {
     std::atomic<std::uint64_t>& per_op = req->op == IoOp::Read    ? counters_->reads

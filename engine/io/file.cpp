@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/logging.hpp"
+#include "io/file_table.hpp"
 #include "io/sys.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/error.hpp"
@@ -143,12 +144,17 @@ File& File::operator=(File&& other) noexcept {
   path_ = std::move(other.path_);
   dontcache_.store(other.dontcache_.exchange(false, std::memory_order_relaxed),
                    std::memory_order_relaxed);
+  // The registrations follow the descriptors (same numbers, same open files).
+  hooks_.store(other.hooks_.exchange(nullptr, std::memory_order_acq_rel),
+               std::memory_order_release);
   return *this;
 }
 
 File::~File() { close(); }
 
 void File::close() noexcept {
+  // Out of every ring first: once closed, the numbers may be handed to other files.
+  detail::FileHooks::closing(hooks_.exchange(nullptr, std::memory_order_acq_rel), fd_, bfd_);
   if (bfd_ >= 0) ::close(bfd_);
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;

@@ -1,9 +1,10 @@
 // The io_uring backend: one ring driven by one thread.
 //
 // The driver thread creates the ring (so that IORING_SETUP_SINGLE_ISSUER names it as the
-// submitter, which DEFER_TASKRUN requires), registers the staging buffers, and then
-// loops: take the requests other threads queued, turn them into SQEs (READ_FIXED /
-// WRITE_FIXED for registered staging buffers), submit and wait, and hand each CQE's
+// submitter, which DEFER_TASKRUN requires), registers the staging buffers and a sparse
+// file table, and then loops: take the requests other threads queued, turn them into
+// SQEs (READ_FIXED / WRITE_FIXED for registered staging buffers, IOSQE_FIXED_FILE with
+// the slot of a registered descriptor: io/file_table.hpp), submit and wait, and hand each CQE's
 // result to the IoRequest behind its user_data. Other threads queue requests under a
 // mutex and wake the driver through an eventfd that the ring itself keeps a read armed on.
 #include <liburing.h>
@@ -19,6 +20,7 @@
 #include "core/logging.hpp"
 #include "io/backend.hpp"
 #include "io/engine_threads.hpp"
+#include "io/file_table.hpp"
 
 namespace stsw::detail {
 
@@ -35,6 +37,7 @@ struct InitResult {
   int err = 0;  // positive errno when the ring could not be set up
   std::string setup;
   bool registered = false;
+  bool files = false;  // the sparse file table is registered
 };
 
 class UringBackend final : public Backend {
@@ -52,10 +55,11 @@ class UringBackend final : public Backend {
     std::promise<InitResult> ready;
     auto result = ready.get_future();
     const bool want_registered = options.register_buffers && !buffers.empty();
-    driver_ = std::thread([this, &ready, buffers, want_registered] {
+    const bool want_files = options.register_files;
+    driver_ = std::thread([this, &ready, buffers, want_registered, want_files] {
       enter_engine_thread(owner_, "stsw-uring");
       tl_driver = this;
-      InitResult r = setup(buffers, want_registered);
+      InitResult r = setup(buffers, want_registered, want_files);
       const bool ok = r.err == 0;
       ready.set_value(std::move(r));
       if (ok) run();
@@ -67,13 +71,20 @@ class UringBackend final : public Backend {
       return r.err;
     }
     registered_ = r.registered;
-    logger().info("io_uring ring ready ({}), staging buffers {}", r.setup,
-                  registered_ ? "registered" : "not registered");
+    logger().info("io_uring ring ready ({}), staging buffers {}, files {}", r.setup,
+                  registered_ ? "registered" : "not registered",
+                  files_ ? "registered on first use" : "not registered");
     return 0;
   }
 
   [[nodiscard]] BackendKind kind() const noexcept override { return BackendKind::Uring; }
   [[nodiscard]] bool buffers_registered() const noexcept override { return registered_; }
+  void note_file(const File& file) noexcept override {
+    if (files_) files_->note(file);
+  }
+  [[nodiscard]] unsigned files_registered() const noexcept override {
+    return files_ ? files_->registered() : 0;
+  }
 
   void submit(IoRequest* req) noexcept override {
     bool wake = false;
@@ -105,6 +116,8 @@ class UringBackend final : public Backend {
     }
     notify();
     if (driver_.joinable()) driver_.join();
+    // Closing Files wake the driver through efd_: cut them off before it is closed.
+    if (files_) files_->detach();
     if (efd_ >= 0) ::close(efd_);
     efd_ = -1;
   }
@@ -115,7 +128,12 @@ class UringBackend final : public Backend {
     (void)!::write(efd_, &one, sizeof one);
   }
 
-  InitResult setup(std::span<const iovec> buffers, bool want_registered) noexcept {
+  static int update_file(void* self, unsigned slot, int fd) {
+    return io_uring_register_files_update(&static_cast<UringBackend*>(self)->ring_, slot, &fd, 1);
+  }
+  static void wake(void* self) { static_cast<UringBackend*>(self)->notify(); }
+
+  InitResult setup(std::span<const iovec> buffers, bool want_registered, bool want_files) noexcept {
     InitResult r;
     io_uring_params p{};
     p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
@@ -147,6 +165,20 @@ class UringBackend final : public Backend {
             std::strerror(-ret));
       }
     }
+    if (want_files) {
+      // Kernels before 5.19 have no sparse tables: files then go by plain descriptor.
+      ret = io_uring_register_files_sparse(&ring_, kRegisteredFileSlots);
+      if (ret == 0) {
+        try {
+          files_ = std::make_unique<FileTable>(kRegisteredFileSlots, &update_file, &wake, this);
+        } catch (...) {
+          files_.reset();
+        }
+      } else {
+        logger().info("io_uring_register_files_sparse failed: {}; using plain descriptors",
+                      std::strerror(-ret));
+      }
+    }
     r.setup +=
         ", " + std::to_string(p.sq_entries) + "/" + std::to_string(p.cq_entries) + " entries";
     return r;
@@ -154,27 +186,28 @@ class UringBackend final : public Backend {
 
   void prep(io_uring_sqe* sqe, IoRequest* r) noexcept {
     const bool fixed = registered_ && r->buf_index >= 0;
+    const int slot = files_ ? files_->slot_for(r->fd) : -1;
+    const int fd = slot >= 0 ? slot : r->fd;
     switch (r->op) {
       case IoOp::Read:
         if (fixed) {
-          io_uring_prep_read_fixed(sqe, r->fd, r->buf, r->len, r->offset, r->buf_index);
+          io_uring_prep_read_fixed(sqe, fd, r->buf, r->len, r->offset, r->buf_index);
         } else {
-          io_uring_prep_read(sqe, r->fd, r->buf, r->len, r->offset);
+          io_uring_prep_read(sqe, fd, r->buf, r->len, r->offset);
         }
         sqe->rw_flags = r->rw_flags;
         break;
       case IoOp::Write:
         if (fixed) {
-          io_uring_prep_write_fixed(sqe, r->fd, r->buf, r->len, r->offset, r->buf_index);
+          io_uring_prep_write_fixed(sqe, fd, r->buf, r->len, r->offset, r->buf_index);
         } else {
-          io_uring_prep_write(sqe, r->fd, r->buf, r->len, r->offset);
+          io_uring_prep_write(sqe, fd, r->buf, r->len, r->offset);
         }
         sqe->rw_flags = r->rw_flags;
         break;
-      case IoOp::Sync:
-        io_uring_prep_fsync(sqe, r->fd, r->datasync ? IORING_FSYNC_DATASYNC : 0);
-        break;
+      case IoOp::Sync: io_uring_prep_fsync(sqe, fd, r->datasync ? IORING_FSYNC_DATASYNC : 0); break;
     }
+    if (slot >= 0) sqe->flags |= IOSQE_FIXED_FILE;  // after prep, which clears the flags
     io_uring_sqe_set_data(sqe, r);
   }
 
@@ -207,6 +240,7 @@ class UringBackend final : public Backend {
         stop = stop_;
       }
       if (!armed) armed = arm_eventfd();
+      if (files_) files_->apply();  // clear the slots of Files closed meanwhile
       while (pending != nullptr && in_flight < max_in_flight_) {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
         if (sqe == nullptr) {
@@ -247,6 +281,8 @@ class UringBackend final : public Backend {
   std::uint64_t efd_value_ = 0;
   unsigned max_in_flight_ = kCqEntries - 8;
   bool registered_ = false;
+  // Set by the driver during setup (before start() returns), then fixed until destruction.
+  std::unique_ptr<FileTable> files_;
   std::thread driver_;
 
   std::mutex mu_;

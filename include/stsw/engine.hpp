@@ -1,5 +1,5 @@
-// The I/O engine: chunked, queue-depth transfers on io_uring (staging buffers registered
-// with the ring when possible; files are passed by descriptor, not registered) or on a
+// The I/O engine: chunked, queue-depth transfers on io_uring (staging buffers and file
+// descriptors registered with the ring when possible) or on a
 // pread/pwrite thread pool, with CRC-32 computed on worker threads in parallel with the I/O.
 //
 // Overview. An Engine owns one backend (a ring driven by one thread, or a pool of I/O
@@ -95,11 +95,13 @@ struct EngineOptions {
   unsigned worker_threads = 1;   // CRC / copy workers
   unsigned io_threads = 4;       // threads backend: I/O threads
   bool register_buffers = true;  // io_uring fixed buffers when possible
+  bool register_files = true;    // io_uring fixed files (a sparse table of 64) when possible
 };
 
 struct EngineStats {
   BackendKind backend = BackendKind::Threads;  // the backend actually in use
   bool buffers_registered = false;
+  unsigned files_registered = 0;  // descriptors in the ring's file table now
   std::uint64_t bytes_submitted = 0;
   std::uint64_t bytes_completed = 0;
   std::uint64_t requests_submitted = 0;
@@ -113,8 +115,16 @@ struct EngineStats {
   unsigned buffers_max = 0;     // the cap (EngineOptions::max_buffer_count, resolved)
 };
 
+namespace detail {
+class FileHooks;
+}
+
 // An open file. Move-only; closes its descriptors on destruction. Must outlive every
 // operation submitted on it. Not synchronized: do not move/destroy it while in use.
+// io_uring engines register its descriptors with their rings (fixed files) on first use;
+// close() (and the destructor) takes them out of every engine that did, on whatever thread
+// it runs, before the descriptors are closed, so a number that open(2) hands out again
+// never reaches the old file. Engines and Files may be destroyed in either order.
 class File {
  public:
   File() = default;
@@ -162,6 +172,9 @@ class File {
   std::uint32_t align_ = 1;
   std::string path_;
   mutable std::atomic<bool> dontcache_{false};
+  // The engines that registered the descriptors (created on first use; io/file_table.hpp).
+  friend class detail::FileHooks;
+  mutable std::atomic<detail::FileHooks*> hooks_{nullptr};
 };
 
 namespace detail {

@@ -202,6 +202,22 @@ TEST_F(Smoke, MissingFioIsSaidNotHidden) {
   EXPECT_EQ(r.out.find("fio best: "), std::string::npos) << r.out;  // no fio best row
 }
 
+TEST_F(Smoke, RegisteredFilesCanBeTurnedOffForAnAB) {
+  for (const bool off : {false, true}) {
+    std::vector<std::string> args = {STSW_BENCH_BIN, "--quick", "--workloads",   "write",
+                                     "--baselines",  "none",    "--no-crc-rows", "--dir",
+                                     dir_,           "--quiet"};
+    if (off) args.emplace_back("--no-register-files");
+    ChildRun r = run_child(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    if (r.out.find("engine: io_uring") == std::string::npos) {
+      GTEST_SKIP() << "the engine runs without io_uring here";
+    }
+    EXPECT_NE(r.out.find(off ? "(plain descriptors)" : "(registered files)"), std::string::npos)
+        << r.out;
+  }
+}
+
 TEST_F(Smoke, CsvAndBadOptions) {
   const std::string csv = dir_ + "/r.csv";
   ChildRun r = run_child({STSW_BENCH_BIN, "--quick", "--workloads", "write", "--baselines", "none",
