@@ -1,0 +1,113 @@
+// Read-ahead for loaders that read tensors one after another in file order with only
+// one or two read_into calls outstanding (issue 21).
+//
+// Why. Such a loader leaves the device idle between calls: while a tensor's last chunk
+// is copied and checksummed, its future becomes ready and the caller asks for the next
+// tensor, nothing is read. Runs of tiny tensors (norms, biases) cost a device round trip
+// each. When a staged read_into (O_DIRECT into a destination not congruent to the file
+// offset) follows the previous one in file order, the reader starts reading the next
+// window of the file (one chunk after the requested tensor) into a staging buffer of the
+// engine's pool. The read_into calls whose first bytes lie in that window take them from
+// it (copy + CRC on an engine thread) and read only the rest through the engine; the
+// CRCs are joined with crc32_combine.
+//
+// Bounds. One window per shard is current; a window is started only when at least two
+// of the engine's registered buffers are free (read-ahead never grows the pool nor waits
+// for a buffer), and a replaced window keeps its buffer only until its read is over and
+// the calls that take bytes from it have copied them. The current window is dropped when
+// the next one replaces it, when a call comes out of order, or when the shard goes (the
+// reader and its last pending operation end); until then an unclaimed window holds its
+// buffer. A window's read holds the window alive by itself, so a reader destroyed with
+// read-ahead in flight returns the buffer when that read completes (or is cancelled by
+// the engine's shutdown).
+//
+// Freshness. A window is used only when the file's size, mtime and ctime (fstat) are
+// what they were when the window was started: a file rewritten in the meantime is read
+// again, as the reader's contract promises ("seen as it is now"). The check is as fine
+// as the file system's timestamps (a rewrite within the same timestamp tick goes
+// unnoticed; the stored CRC catches it when there is one).
+//
+// Errors. A window whose read failed is not retried: every read_into that needs its
+// bytes fails with the engine's error ("read <file> at offset <n>: ..."), annotated with
+// the tensor's name like any other read error.
+//
+// Thread safety: all members are thread-safe.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "stsw/engine.hpp"
+
+namespace stsw::detail {
+
+struct FileStamp {
+  std::int64_t size = -1;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+// The stamp of an open descriptor; size -1 when fstat fails (never equal to a real one).
+[[nodiscard]] FileStamp stamp_of(int fd) noexcept;
+
+// One window: file bytes [begin, end) read into a staging buffer.
+class ReadWindow {
+ public:
+  ReadWindow(std::uint64_t begin, std::uint64_t end, StagingBuffer buffer, FileStamp stamp)
+      : begin_(begin), end_(end), buffer_(std::move(buffer)), stamp_(stamp) {}
+
+  [[nodiscard]] std::uint64_t begin() const noexcept { return begin_; }
+  [[nodiscard]] std::uint64_t end() const noexcept { return end_; }
+  [[nodiscard]] const FileStamp& stamp() const noexcept { return stamp_; }
+  [[nodiscard]] std::span<std::byte> bytes() const noexcept {
+    return buffer_.data().first(static_cast<std::size_t>(end_ - begin_));
+  }
+
+  // Runs `fn(error)` once the window's read is over: at once on this thread when it is
+  // over already, else on the engine thread that completes the read. `fn` must only
+  // start work (post or submit), never do it: it may run on the engine's completion
+  // thread, under no lock.
+  void when_ready(std::function<void(std::exception_ptr)> fn);
+  // The window's read completed (error: it failed).
+  void finish(std::exception_ptr error) noexcept;
+
+ private:
+  const std::uint64_t begin_;
+  const std::uint64_t end_;
+  StagingBuffer buffer_;
+  const FileStamp stamp_;
+  std::mutex mu_;
+  bool done_ = false;
+  std::exception_ptr error_;
+  std::vector<std::function<void(std::exception_ptr)>> waiters_;
+};
+
+class ReadAhead {
+ public:
+  // Called for a staged read_into of file bytes [begin, end) on `file` (data_end: the end
+  // of the shard's tensor data). Returns the window holding the byte at `begin` (null:
+  // none usable), and, when the calls run in file order, starts the window after `end`.
+  [[nodiscard]] std::shared_ptr<ReadWindow> on_read(Engine& engine, const File& file, int stamp_fd,
+                                                    std::uint64_t begin, std::uint64_t end,
+                                                    std::uint64_t data_end);
+
+  // Windows started so far (tests).
+  [[nodiscard]] std::uint64_t started() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::uint64_t last_end_ = 0;
+  bool have_last_ = false;
+  std::shared_ptr<ReadWindow> window_;  // the latest window
+  std::uint64_t started_ = 0;
+};
+
+}  // namespace stsw::detail
