@@ -45,36 +45,47 @@ void ReadWindow::finish(std::exception_ptr error) noexcept {
   for (auto& fn : waiters) fn(error);
 }
 
-std::shared_ptr<ReadWindow> ReadAhead::on_read(Engine& engine, const File& file, int stamp_fd,
-                                               std::uint64_t begin, std::uint64_t end,
-                                               std::uint64_t data_end) {
+std::shared_ptr<ReadWindow> ReadAhead::on_read(std::uint64_t chunk, int stamp_fd,
+                                               std::uint64_t begin, std::uint64_t end) {
   const FileStamp now = stamp_of(stamp_fd);
+  std::lock_guard lock(mu_);
   std::shared_ptr<ReadWindow> hit;
+  if (window_ && begin >= window_->begin() && begin < window_->end() && window_->stamp() == now) {
+    hit = window_;
+  }
+  in_order_ = hit != nullptr || (have_last_ && begin >= last_end_ && begin - last_end_ <= chunk);
+  have_last_ = true;
+  last_end_ = end;
+  // A call out of order drops the window (its buffer returns once its read is over).
+  if (!in_order_) window_.reset();
+  return hit;
+}
+
+void ReadAhead::on_done(Engine& engine, const File& file, int stamp_fd, std::uint64_t end,
+                        std::uint64_t data_end) {
   std::uint64_t wb = 0;
   std::uint64_t we = 0;
   {
     std::lock_guard lock(mu_);
+    // Only when the calls run in file order and those still pending after this one (a
+    // second call in flight) hold less than a chunk, too little to keep the device busy;
+    // the window starts after the latest call, unless one already reaches past it.
     const std::uint64_t chunk = engine.options().chunk_size;
-    if (window_ && begin >= window_->begin() && begin < window_->end() && window_->stamp() == now) {
-      hit = window_;
+    const std::uint64_t from = last_end_;
+    if (!in_order_ || from < end || from - end >= chunk || from >= data_end ||
+        (window_ && window_->end() > from)) {
+      return;
     }
-    const bool in_order =
-        hit != nullptr || (have_last_ && begin >= last_end_ && begin - last_end_ <= chunk);
-    have_last_ = true;
-    last_end_ = end;
-    // A call out of order drops the window (its buffer returns once its read is over).
-    if (!in_order) window_.reset();
     const std::uint64_t a = std::max<std::uint64_t>(file.alignment(), 1);
-    if (!in_order || end >= data_end || now.size < 0 || (window_ && window_->end() > end)) {
-      return hit;
-    }
-    wb = end / a * a;
+    wb = from / a * a;
     we = std::min(wb + chunk, data_end);
   }
   // Never grow the pool or wait for a buffer: leave one for the transfers at least.
-  if (engine.stats().buffers_free < 2) return hit;
+  if (engine.stats().buffers_free < 2) return;
   std::optional<StagingBuffer> buffer = engine.try_acquire_buffer();
-  if (!buffer) return hit;
+  if (!buffer) return;
+  const FileStamp now = stamp_of(stamp_fd);
+  if (now.size < 0) return;
   auto w = std::make_shared<ReadWindow>(wb, we, std::move(*buffer), now);
   {
     std::lock_guard lock(mu_);
@@ -83,7 +94,6 @@ std::shared_ptr<ReadWindow> ReadAhead::on_read(Engine& engine, const File& file,
   }
   engine.read(file, wb, w->bytes(), false,
               [w](std::exception_ptr err, std::uint32_t) { w->finish(std::move(err)); });
-  return hit;
 }
 
 std::uint64_t ReadAhead::started() const {

@@ -5,11 +5,15 @@
 // is copied and checksummed, its future becomes ready and the caller asks for the next
 // tensor, nothing is read. Runs of tiny tensors (norms, biases) cost a device round trip
 // each. When a staged read_into (O_DIRECT into a destination not congruent to the file
-// offset) follows the previous one in file order, the reader starts reading the next
-// window of the file (one chunk after the requested tensor) into a staging buffer of the
-// engine's pool. The read_into calls whose first bytes lie in that window take them from
-// it (copy + CRC on an engine thread) and read only the rest through the engine; the
-// CRCs are joined with crc32_combine.
+// offset) that followed the previous call in file order completes, and the calls made
+// after it span less than a chunk (a loader about to ask for what follows), the reader
+// starts reading the next window of the file (one chunk from the latest call's end,
+// the tensor's end for a loader with one call outstanding) into a staging buffer of the
+// engine's pool, before the caller hears of the completion. Started then rather than at
+// the call, the window takes no queue depth from the call's own transfer. The read_into
+// calls whose first bytes lie in the window take them from it (copy + CRC on an engine
+// worker) and read only the rest through the engine; the CRCs are joined with
+// crc32_combine.
 //
 // Bounds. One window per shard is current; a window is started only when at least two
 // of the engine's registered buffers are free (read-ahead never grows the pool nor waits
@@ -92,12 +96,21 @@ class ReadWindow {
 
 class ReadAhead {
  public:
-  // Called for a staged read_into of file bytes [begin, end) on `file` (data_end: the end
-  // of the shard's tensor data). Returns the window holding the byte at `begin` (null:
-  // none usable), and, when the calls run in file order, starts the window after `end`.
-  [[nodiscard]] std::shared_ptr<ReadWindow> on_read(Engine& engine, const File& file, int stamp_fd,
-                                                    std::uint64_t begin, std::uint64_t end,
-                                                    std::uint64_t data_end);
+  // Called when a staged read_into of file bytes [begin, end) starts (chunk: the
+  // engine's chunk_size). Returns the current window when it holds the byte at `begin`
+  // and the file is unchanged since it was started (null: read it all as usual); notes
+  // whether the call follows the previous one in file order, and drops the window when
+  // it does not.
+  [[nodiscard]] std::shared_ptr<ReadWindow> on_read(std::uint64_t chunk, int stamp_fd,
+                                                    std::uint64_t begin, std::uint64_t end);
+  // Called when that read (ending at `end`) succeeded, before its caller hears of it.
+  // When the calls run in file order and the calls made after it span less than a
+  // chunk (a loader about to ask for what follows), starts the window of one chunk_size
+  // from the latest call's end (rounded down to the file's alignment) up to `data_end`
+  // on `file`. Started at completion rather than at the call, the window takes no queue
+  // depth from the call's own transfer.
+  void on_done(Engine& engine, const File& file, int stamp_fd, std::uint64_t end,
+               std::uint64_t data_end);
 
   // Windows started so far (tests).
   [[nodiscard]] std::uint64_t started() const;
@@ -106,6 +119,7 @@ class ReadAhead {
   mutable std::mutex mu_;
   std::uint64_t last_end_ = 0;
   bool have_last_ = false;
+  bool in_order_ = false;               // the latest call followed the one before in file order
   std::shared_ptr<ReadWindow> window_;  // the latest window
   std::uint64_t started_ = 0;
 };

@@ -95,7 +95,7 @@ struct Join {
 
 // A read_into that O_DIRECT can only serve through staging buffers (dst not congruent to
 // the file offset): offered to the shard's read-ahead (read_ahead.hpp). Returns false when
-// no window holds the tensor's first byte (the caller reads it all as usual).
+// read-ahead is off for it (the caller reads it as usual); `fin` is then untouched.
 bool read_with_window(Engine& engine, const std::shared_ptr<const Shard>& shard, std::size_t index,
                       std::span<std::byte> dst, bool check, CrcCallback& fin) {
   const File& file = shard->io_file();
@@ -108,11 +108,26 @@ bool read_with_window(Engine& engine, const std::shared_ptr<const Shard>& shard,
   const std::uint64_t end = begin + dst.size();
   std::shared_ptr<ReadWindow> w;
   try {
-    w = shard->read_ahead.on_read(engine, file, shard->bfile.fd(), begin, end, shard->data_end);
+    w = shard->read_ahead.on_read(engine.options().chunk_size, shard->bfile.fd(), begin, end);
   } catch (...) {
     return false;  // read-ahead is an optimisation: the plain read still runs
   }
-  if (!w) return false;
+  // On success, before the caller hears of it: perhaps start the next window.
+  fin = [&engine, shard, end, fin = std::move(fin)](std::exception_ptr err, std::uint32_t crc) {
+    if (!err) {
+      try {
+        shard->read_ahead.on_done(engine, shard->io_file(), shard->bfile.fd(), end,
+                                  shard->data_end);
+      } catch (...) {
+        // No read-ahead this time.
+      }
+    }
+    fin(std::move(err), crc);
+  };
+  if (!w) {
+    engine.read(file, begin, dst, check, std::move(fin));
+    return true;
+  }
   const std::uint64_t head = std::min(end, w->end()) - begin;
   const std::uint64_t rest = dst.size() - head;
   auto join = std::make_shared<Join>(rest == 0 ? 1 : 2, rest, std::move(fin));
