@@ -31,9 +31,15 @@
 // as the file system's timestamps (a rewrite within the same timestamp tick goes
 // unnoticed; the stored CRC catches it when there is one).
 //
-// Errors. A window whose read failed is not retried: every read_into that needs its
-// bytes fails with the engine's error ("read <file> at offset <n>: ..."), annotated with
-// the tensor's name like any other read error.
+// Errors. A window's read is speculative: when it fails (an I/O error, or a file
+// truncated somewhere in the window), each read_into that wanted bytes from it reads
+// them again itself, so only a lasting fault in its own bytes fails it, with the
+// engine's error ("read <file> at offset <n>: ...") annotated with the tensor's name like
+// any other read error. A window nobody claims fails nobody.
+//
+// Lifetime. The current window belongs to the shard (held by the reader, which holds its
+// engine, and by pending operations, which the engine finishes before it goes), so its
+// staging buffer never outlives the engine's pool.
 //
 // Thread safety: all members are thread-safe.
 #pragma once
