@@ -61,8 +61,8 @@ std::shared_ptr<ReadWindow> ReadAhead::on_read(std::uint64_t chunk, int stamp_fd
   return hit;
 }
 
-void ReadAhead::on_done(Engine& engine, const File& file, int stamp_fd, std::uint64_t end,
-                        std::uint64_t data_end) {
+void ReadAhead::on_done(Engine& engine, const File& file, std::shared_ptr<const void> owner,
+                        int stamp_fd, std::uint64_t end, std::uint64_t data_end) {
   std::uint64_t wb = 0;
   std::uint64_t we = 0;
   {
@@ -93,7 +93,9 @@ void ReadAhead::on_done(Engine& engine, const File& file, int stamp_fd, std::uin
     ++started_;
   }
   engine.read(file, wb, w->bytes(), false,
-              [w](std::exception_ptr err, std::uint32_t) { w->finish(std::move(err)); });
+              [w, owner = std::move(owner)](std::exception_ptr err, std::uint32_t) {
+                w->finish(std::move(err));
+              });
 }
 
 std::uint64_t ReadAhead::started() const {

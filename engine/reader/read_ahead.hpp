@@ -115,8 +115,9 @@ class ReadAhead {
   // from the latest call's end (rounded down to the file's alignment) up to `data_end`
   // on `file`. Started at completion rather than at the call, the window takes no queue
   // depth from the call's own transfer.
-  void on_done(Engine& engine, const File& file, int stamp_fd, std::uint64_t end,
-               std::uint64_t data_end);
+  // `owner` keeps `file` open until the window's read is over (the reader may go first).
+  void on_done(Engine& engine, const File& file, std::shared_ptr<const void> owner, int stamp_fd,
+               std::uint64_t end, std::uint64_t data_end);
 
   // Windows started so far (tests).
   [[nodiscard]] std::uint64_t started() const;

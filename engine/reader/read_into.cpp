@@ -116,7 +116,7 @@ bool read_with_window(Engine& engine, const std::shared_ptr<const Shard>& shard,
   fin = [&engine, shard, end, fin = std::move(fin)](std::exception_ptr err, std::uint32_t crc) {
     if (!err) {
       try {
-        shard->read_ahead.on_done(engine, shard->io_file(), shard->bfile.fd(), end,
+        shard->read_ahead.on_done(engine, shard->io_file(), shard, shard->bfile.fd(), end,
                                   shard->data_end);
       } catch (...) {
         // No read-ahead this time.
