@@ -46,6 +46,7 @@ struct RawOptions {
   bool no_register_files = false;
   bool engine_rows = false;
   bool fresh_memory = false;
+  bool loader_no_read_ahead = false;
   std::string json;
   std::string csv;
   std::string plot;
@@ -153,6 +154,7 @@ BenchConfig make_config(const State& st) {
   if (o.no_crc_rows) c.write_nocrc = false;
   if (o.engine_rows) c.engine_rows = true;
   if (o.fresh_memory) c.fresh_memory = true;
+  if (o.loader_no_read_ahead) c.loader_no_read_ahead = true;
   c.json_path = o.json;
   c.csv_path = o.csv;
   c.keep_files = o.keep;
@@ -294,6 +296,8 @@ void add_main_options(CLI::App& app, RawOptions& o) {
   app.add_flag("--engine-rows", o.engine_rows, "add raw Engine write/read rows");
   app.add_flag("--no-register-files", o.no_register_files,
                "engine: plain descriptors, not io_uring registered files (for an A/B)");
+  app.add_flag("--loader-no-read-ahead", o.loader_no_read_ahead,
+               "add the packed loader rows with the reader's read-ahead off");
   app.add_flag("--fresh-memory", o.fresh_memory,
                "add a read_into row into fresh, unfaulted memory");
   app.add_option("--json", o.json, "write the JSON report to FILE ('-': stdout)");

@@ -47,6 +47,9 @@ struct BenchConfig {
   // The model loader's pattern (file order, 1-2 read_into calls in flight into an arena,
   // packed and congruent): rows stsw-load-*, in the cold-read group.
   bool loader_rows = true;
+  // Also the packed loader rows with ReaderOptions::read_ahead off (stsw-load-*-nora):
+  // read-ahead's effect measured in the same run.
+  bool loader_no_read_ahead = false;
   // stsw convert safetensors -> safetensors of the read file (write group; needs a read
   // workload for its input), against the StreamWriter row of the same run.
   bool convert_row = true;

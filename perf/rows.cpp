@@ -243,6 +243,22 @@ void add_read_rows(const RunContext& c, std::vector<RowSpec>& rows, bool cold) {
                     "stsw", wrap(loader(1, DstLayout::Packed))});
     rows.push_back({g, "stsw-load-2", "stsw loader: file order, 2 in flight, crc (packed arena)",
                     "stsw", wrap(loader(2, DstLayout::Packed))});
+    if (cfg.loader_no_read_ahead) {
+      auto plain = [&c, p, span](unsigned n) {
+        return [&c, p, span, n] {
+          StswSettings s = c.stsw;
+          s.read_ahead = false;
+          return measure_in_process(
+              [&] { return stsw_read_into(p, span(), true, s, DstLayout::Packed, n); });
+        };
+      };
+      rows.push_back({g, "stsw-load-1-nora",
+                      "stsw loader: file order, 1 in flight, crc (packed), no read-ahead", "stsw",
+                      wrap(plain(1))});
+      rows.push_back({g, "stsw-load-2-nora",
+                      "stsw loader: file order, 2 in flight, crc (packed), no read-ahead", "stsw",
+                      wrap(plain(2))});
+    }
     rows.push_back({g, "stsw-load-2-congruent",
                     "stsw loader: file order, 2 in flight, crc (congruent arena)", "stsw",
                     wrap(loader(2, DstLayout::Congruent))});

@@ -25,6 +25,7 @@ ReaderOptions reader_options(bool verify_crc, const StswSettings& s) {
   o.verify_crc = verify_crc;
   o.io_mode = s.read_mode;
   o.engine = s.engine;
+  o.read_ahead = s.read_ahead;
   return o;
 }
 

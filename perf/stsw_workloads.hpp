@@ -35,6 +35,7 @@ struct StswSettings {
   std::shared_ptr<Engine> engine;  // created once per run, outside the timed sections
   IoMode io_mode = IoMode::Auto;
   ReadMode read_mode = ReadMode::Auto;
+  bool read_ahead = true;  // ReaderOptions::read_ahead
 };
 
 // StreamWriter::open, write_block of every tensor in order (each waited for, as an

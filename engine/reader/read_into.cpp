@@ -63,6 +63,102 @@ void read_mmap(Engine& engine, std::shared_ptr<const Shard> shard, std::size_t i
   engine.post(std::move(task), std::move(done));
 }
 
+// The two halves of a read_into served partly by a read-ahead window: the head (from the
+// window, or read again when the window failed) and the rest (an engine read). The
+// outcome goes to `fin` once both are over, with the CRCs joined.
+struct Join {
+  Join(int parts, std::uint64_t rest_len, CrcCallback fin)
+      : left(parts), rest_len(rest_len), fin(std::move(fin)) {}
+
+  void arrive(bool head, std::exception_ptr err, std::uint32_t crc) {
+    {
+      std::lock_guard lock(mu);
+      if (err && !error) error = std::move(err);
+      (head ? head_crc : rest_crc) = crc;
+    }
+    if (left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (error) {
+      fin(error, 0);
+    } else {
+      fin(nullptr, rest_len == 0 ? head_crc : crc32_combine(head_crc, rest_crc, rest_len));
+    }
+  }
+
+  std::atomic<int> left;
+  const std::uint64_t rest_len;
+  CrcCallback fin;
+  std::mutex mu;
+  std::exception_ptr error;
+  std::uint32_t head_crc = 0;
+  std::uint32_t rest_crc = 0;
+};
+
+// A read_into that O_DIRECT can only serve through staging buffers (dst not congruent to
+// the file offset): offered to the shard's read-ahead (read_ahead.hpp). Returns false when
+// read-ahead is off for it (the caller reads it as usual); `fin` is then untouched.
+bool read_with_window(Engine& engine, const std::shared_ptr<const Shard>& shard, std::size_t index,
+                      std::span<std::byte> dst, bool check, CrcCallback& fin) {
+  const File& file = shard->io_file();
+  const std::uint64_t a = file.alignment();
+  const std::uint64_t begin = shard->abs_begin(index);
+  if (!shard->read_ahead_on || !file.direct() || a <= 1 ||
+      reinterpret_cast<std::uintptr_t>(dst.data()) % a == begin % a) {
+    return false;
+  }
+  const std::uint64_t end = begin + dst.size();
+  std::shared_ptr<ReadWindow> w;
+  try {
+    w = shard->read_ahead.on_read(engine.options().chunk_size, shard->bfile.fd(), begin, end);
+  } catch (...) {
+    return false;  // read-ahead is an optimisation: the plain read still runs
+  }
+  // On success, before the caller hears of it: perhaps start the next window.
+  fin = [&engine, shard, end, fin = std::move(fin)](std::exception_ptr err, std::uint32_t crc) {
+    if (!err) {
+      try {
+        shard->read_ahead.on_done(engine, shard->io_file(), shard, shard->bfile.fd(), end,
+                                  shard->data_end);
+      } catch (...) {
+        // No read-ahead this time.
+      }
+    }
+    fin(std::move(err), crc);
+  };
+  if (!w) {
+    engine.read(file, begin, dst, check, std::move(fin));
+    return true;
+  }
+  const std::uint64_t head = std::min(end, w->end()) - begin;
+  const std::uint64_t rest = dst.size() - head;
+  auto join = std::make_shared<Join>(rest == 0 ? 1 : 2, rest, std::move(fin));
+  w->when_ready([&engine, shard, w, dst, begin, head, check, join](std::exception_ptr err) {
+    const auto out = dst.first(static_cast<std::size_t>(head));
+    if (err) {
+      // The read-ahead failed: read the bytes again; a lasting fault fails this call.
+      engine.read(shard->io_file(), begin, out, check,
+                  [join](std::exception_ptr e, std::uint32_t crc) {
+                    join->arrive(true, std::move(e), crc);
+                  });
+      return;
+    }
+    // Copy and CRC on a worker (never on the thread completing the window's read).
+    auto crc = std::make_shared<std::uint32_t>(0);
+    engine.post(
+        [w, out, begin, check, crc] {
+          std::memcpy(out.data(), w->bytes().data() + (begin - w->begin()), out.size());
+          if (check) *crc = crc32(std::span<const std::byte>(out));
+        },
+        [join, crc](std::exception_ptr e) { join->arrive(true, std::move(e), *crc); });
+  });
+  if (rest != 0) {
+    engine.read(file, begin + head, dst.subspan(static_cast<std::size_t>(head)), check,
+                [join](std::exception_ptr e, std::uint32_t crc) {
+                  join->arrive(false, std::move(e), crc);
+                });
+  }
+  return true;
+}
+
 }  // namespace
 
 void post_error(Engine& engine, std::exception_ptr error, DoneCallback done) {
@@ -105,8 +201,11 @@ void start_read(Engine& engine, std::shared_ptr<const Shard> shard, std::size_t 
         // dst when dst is congruent to the file offset (the unaligned head and tail via
         // the buffered twin), else aligned O_DIRECT windows into staging buffers that a
         // worker copies out of; CRCs are computed on workers as chunks land.
-        engine.read(shard->io_file(), shard->abs_begin(index), dst, check,
-                    finisher(shard, index, check, std::move(done)));
+        {
+          CrcCallback fin = finisher(shard, index, check, std::move(done));
+          if (read_with_window(engine, shard, index, dst, check, fin)) return;
+          engine.read(shard->io_file(), shard->abs_begin(index), dst, check, std::move(fin));
+        }
         return;
     }
   } catch (...) {

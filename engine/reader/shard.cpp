@@ -95,6 +95,10 @@ std::shared_ptr<Shard> open_shard(const std::string& path, const ReaderOptions& 
     }
   }
   s->mode = want;
+  s->read_ahead_on = options.read_ahead && want == ReadMode::Direct;
+  for (const auto& t : s->header.tensors) {
+    s->data_end = std::max(s->data_end, s->data_offset() + t.offset_end);
+  }
   return s;
 }
 

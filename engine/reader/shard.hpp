@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "reader/mapping.hpp"
+#include "reader/read_ahead.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/error.hpp"
 #include "stsw/header.hpp"
@@ -44,6 +45,12 @@ struct Shard {
 
   // The whole-file mapping, created on first use (thread-safe). Throws Error.
   [[nodiscard]] const Mapping& mapping() const;
+
+  // Read-ahead for staged read_into calls in file order (read_ahead.hpp); on only for
+  // Direct shards with ReaderOptions::read_ahead.
+  bool read_ahead_on = false;
+  std::uint64_t data_end = 0;  // absolute end of the last tensor's bytes
+  mutable ReadAhead read_ahead;
 
   // get_slice CRC cache per tensor: 0 unchecked, 1 ok, 2 mismatch.
   std::unique_ptr<std::atomic<std::uint8_t>[]> slice_state;

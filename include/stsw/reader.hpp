@@ -99,6 +99,18 @@ struct ReaderOptions {
   unsigned buffer_count = 0;
   // The engine doing the I/O; null: Engine::shared().
   std::shared_ptr<Engine> engine;
+  // Direct reads only: when read_into calls for destinations not congruent to the file
+  // offset (mod 4096) come in file order and one completes with less than a chunk
+  // requested after it, read the next chunk of the file (the following tensors' first
+  // bytes) into one staging buffer of the engine's pool before the caller hears of the
+  // completion, so that a loader with one or two calls outstanding keeps the device busy
+  // between calls and runs of tiny tensors cost no device round trip each. One current
+  // window per file, started only while two of the engine's registered buffers are free
+  // (never grows the pool); while the reader lives, an unclaimed window keeps its buffer
+  // (a call out of order drops it). Bytes are used only when the file's size and
+  // timestamps have not changed since they were read; a failed read-ahead is read again
+  // by the call that needs the bytes (a lasting error then names file, tensor, offset).
+  bool read_ahead = true;
 };
 
 // Facts about one opened file (one per shard; a single file is one shard).
