@@ -104,12 +104,13 @@ SourcePlan open_safetensors(const std::string& path, const SourceOptions& option
     const TensorMeta& m = reader->meta(name);
     const auto& [file, data_offset] = files.at(reader->file_of(name));
     const ByteRange next = k + 1 < ranges.size() ? ranges[k + 1] : ByteRange{};
-    const bool python_stsw = [&] {
-      for (std::size_t i = 0; i < reader->shards().size(); ++i) {
-        if (reader->shards()[i].path == file->path()) return reader->header(i).version.has_value();
+    bool python_stsw = false;  // the shard holding it was written by Python stsw 1.0
+    for (std::size_t i = 0; i < reader->shards().size(); ++i) {
+      if (reader->shards()[i].path == file->path()) {
+        python_stsw = reader->header(i).version.has_value();
+        break;
       }
-      return false;
-    }();
+    }
     SourceTensor t;
     t.name = name;
     t.dtype = m.dtype;

@@ -34,7 +34,7 @@ void ReadWindow::when_ready(std::function<void(std::exception_ptr)> fn) {
   fn(err);
 }
 
-void ReadWindow::finish(std::exception_ptr error) noexcept {
+void ReadWindow::finish(const std::exception_ptr& error) noexcept {
   std::vector<std::function<void(std::exception_ptr)>> waiters;
   {
     std::lock_guard lock(mu_);

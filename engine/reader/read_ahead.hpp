@@ -87,7 +87,7 @@ class ReadWindow {
   // thread, under no lock.
   void when_ready(std::function<void(std::exception_ptr)> fn);
   // The window's read completed (error: it failed).
-  void finish(std::exception_ptr error) noexcept;
+  void finish(const std::exception_ptr& error) noexcept;
 
  private:
   const std::uint64_t begin_;

@@ -131,7 +131,7 @@ bool read_with_window(Engine& engine, const std::shared_ptr<const Shard>& shard,
   const std::uint64_t head = std::min(end, w->end()) - begin;
   const std::uint64_t rest = dst.size() - head;
   auto join = std::make_shared<Join>(rest == 0 ? 1 : 2, rest, std::move(fin));
-  w->when_ready([&engine, shard, w, dst, begin, head, check, join](std::exception_ptr err) {
+  w->when_ready([&engine, shard, w, dst, begin, head, check, join](const std::exception_ptr& err) {
     const auto out = dst.first(static_cast<std::size_t>(head));
     if (err) {
       // The read-ahead failed: read the bytes again; a lasting fault fails this call.

@@ -140,8 +140,8 @@ TEST(FioCopy, RateIsBytesOverTheLongerOwnRuntime) {
 TEST(FioCopy, ConvertRowIsComparedWithFioCopyAndWritesWithFioBest) {
   BenchReport rep;
   rep.config.repetitions = 1;
-  auto row = [](std::string id, std::string impl, double secs, std::string ref = {}) {
-    Row r{Workload::Write, id, id + " label", impl, {}, {}, {}, std::move(ref)};
+  auto row = [](const std::string& id, std::string impl, double secs, std::string ref = {}) {
+    Row r{Workload::Write, id, id + " label", std::move(impl), {}, {}, {}, std::move(ref)};
     Sample x;
     x.seconds = secs;
     x.bytes = 1'000'000'000;

@@ -153,7 +153,7 @@ TEST(ConvertMemory, PeakRssDoesNotFollowTheCheckpointSize) {
   const ConvertResult r2 = convert(dir.file("out.safetensors"), dir.file("out2.safetensors"), o);
   const std::uint64_t peak2 = peak_rss_bytes();
   EXPECT_EQ(r2.bytes, r.bytes);
-  std::printf("peak RSS after the safetensors copy %.1f MB\n", peak2 / 1e6);
+  std::printf("peak RSS after the safetensors copy %.1f MB\n", static_cast<double>(peak2) / 1e6);
   EXPECT_LT(peak2, std::uint64_t{150} * 1000 * 1000);
 }
 

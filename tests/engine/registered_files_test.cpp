@@ -169,6 +169,7 @@ TEST_P(RegisteredFiles, ThreadsOpeningReadingAndClosingAtOnceReadTheirOwnFiles) 
   for (int t = 0; t < kThreads; ++t)
     put_file(dir.file("t" + std::to_string(t)), random_bytes(kBytes, 10 + t));
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   std::atomic<int> wrong{0};
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {

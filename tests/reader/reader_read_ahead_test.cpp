@@ -66,7 +66,7 @@ class ReadAheadTest : public ::testing::TestWithParam<BackendKind> {
     path_ = dir_.file("f.safetensors");
     test::write_file(path_, test::build_file(tensors_));
     options_.backend = GetParam();
-    options_.chunk_size = 64 * 1024;
+    options_.chunk_size = std::size_t{64} * 1024;
     options_.queue_depth = 4;
     options_.buffer_count = 6;
     if (Engine::create(options_)->backend() != GetParam()) {

@@ -102,7 +102,7 @@ TEST_P(WriterRoundTrip, EveryDtypeOddSizesEmptyAndScalar) {
 }
 
 TEST_P(WriterRoundTrip, TenThousandSmallTensorsWithAHeaderLargerThanAChunk) {
-  auto e = engine(64 * 1024, 4);
+  auto e = engine(std::size_t{64} * 1024, 4);
   NEED_ENGINE(e);
   std::vector<Spec> specs;
   std::mt19937 rng(3);
