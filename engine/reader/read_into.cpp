@@ -3,6 +3,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "io/plan.hpp"
 #include "reader/read_ops.hpp"
 #include "stsw/crc32.hpp"
 
@@ -99,10 +100,11 @@ struct Join {
 bool read_with_window(Engine& engine, const std::shared_ptr<const Shard>& shard, std::size_t index,
                       std::span<std::byte> dst, bool check, CrcCallback& fin) {
   const File& file = shard->io_file();
-  const std::uint64_t a = file.alignment();
   const std::uint64_t begin = shard->abs_begin(index);
-  if (!shard->read_ahead_on || !file.direct() || a <= 1 ||
-      reinterpret_cast<std::uintptr_t>(dst.data()) % a == begin % a) {
+  // The engine's own choice (io/plan.hpp) decides whether this read goes through staging.
+  if (!shard->read_ahead_on ||
+      !Planner(file, begin, dst.size(), dst.data(), false, true, engine.options().chunk_size)
+           .staged()) {
     return false;
   }
   const std::uint64_t end = begin + dst.size();
