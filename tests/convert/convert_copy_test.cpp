@@ -9,6 +9,7 @@
 #include "convert/convert_fixture.hpp"
 #include "convert/range_copy.hpp"
 #include "io/fault_injection.hpp"
+#include "stsw/header.hpp"
 #include "stsw/writer.hpp"
 
 namespace stsw {
@@ -56,21 +57,13 @@ class ConvertCopy : public Convert {
   }
 
   static void write_input(const std::string& path, const std::vector<Tensor>& tensors) {
-    std::vector<TensorMeta> metas;
-    std::uint64_t off = 0;
-    for (const Tensor& t : tensors) {
-      TensorMeta m;
-      m.name = t.name;
-      m.dtype = t.dtype;
-      m.shape = t.shape;
-      m.offset_begin = off;
-      off += t.bytes.size();
-      m.offset_end = off;
-      metas.push_back(m);
-    }
+    std::vector<TensorSpec> specs;
+    specs.reserve(tensors.size());
+    for (const Tensor& t : tensors) specs.push_back({t.name, t.dtype, t.shape});
     WriterOptions wo;
     wo.align = 8;
-    StreamWriter w = StreamWriter::open(path, metas, wo);
+    const Layout layout = plan_layout(specs, LayoutOrder::Keep, wo.align, wo.metadata, wo.crc32);
+    StreamWriter w = StreamWriter::open(path, layout.tensors, wo);
     for (const Tensor& t : tensors) {
       w.write_block(t.name, std::as_bytes(std::span(t.bytes))).get();
       w.finalize_tensor(t.name);
