@@ -82,14 +82,27 @@ void write_one_file(cvt::SourcePlan& plan, const std::vector<std::size_t>& which
     by_name.emplace(t.name, &t);
   }
   const Layout layout = plan_layout(specs, options.order, wo.align, wo.metadata, wo.crc32);
-  StreamWriter w = StreamWriter::open(path, layout.tensors, wo);
+  // The copier's ring borrows pool buffers: the writer gets the rest of the registered set,
+  // so that the two never make the pool grow (range_copy.hpp).
+  WriterOptions copy_wo = wo;
+  const std::shared_ptr<Engine> engine = wo.engine ? wo.engine : Engine::shared();
+  const unsigned pool = engine->options().buffer_count;
+  unsigned ring = 0;
+  if (std::any_of(which.begin(), which.end(),
+                  [&](std::size_t i) { return plan.tensors[i].range.has_value(); })) {
+    ring = cvt::RangeCopier::ring_slots(pool);
+    copy_wo.engine = engine;
+    copy_wo.buffer_count = cvt::RangeCopier::writer_buffers(pool);
+  }
+  StreamWriter w = StreamWriter::open(path, layout.tensors, copy_wo);
   ProgressMeter meter(progress, options);
-  cvt::RangeCopier copier(w, wo.crc32, [&](std::uint64_t n, const std::string* finished) {
-    meter.bytes(n);
-    if (finished == nullptr) return;
-    progress.tensor = by_name.find(*finished)->first;  // the plan's name: outlives the call
-    meter.tensor_done();
-  });
+  cvt::RangeCopier copier(
+      w, *engine, ring, wo.crc32, [&](std::uint64_t n, const std::string* finished) {
+        meter.bytes(n);
+        if (finished == nullptr) return;
+        progress.tensor = by_name.find(*finished)->first;  // the plan's name: outlives the call
+        meter.tensor_done();
+      });
   try {
     for (const TensorMeta& m : layout.tensors) {
       progress.tensor = m.name;
