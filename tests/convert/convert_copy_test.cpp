@@ -202,6 +202,23 @@ TEST_F(ConvertCopy, TinyCappedPoolsStillCopyExactlyAndFindCorruption) {
   expect_fails(o, Errc::CrcMismatch, input_ + ": tensor 'big' (expected 0x");
 }
 
+// A pool capped at one buffer cannot hold a ring beside the writer (which keeps its one
+// buffer from open() on): the tensors go through the writer's windows instead (read and
+// checked by the input's own producer), still byte-exact and still checked.
+TEST_F(ConvertCopy, APoolOfOneBufferCopiesThroughTheWriterWindows) {
+  EngineOptions eo;
+  eo.chunk_size = 64 << 10;
+  eo.buffer_count = 1;
+  eo.max_buffer_count = 1;
+  ConvertOptions o;
+  o.engine = Engine::create(eo);
+  o.order = LayoutOrder::Keep;
+  (void)convert(input_, dir_.file("out.safetensors"), o);
+  expect_copied(dir_.file("out.safetensors"));
+  flip_byte(file_offset("big", kPiece + 777));
+  expect_fails(o, Errc::CrcMismatch, input_ + ": tensor 'big' (expected 0x");
+}
+
 TEST_F(ConvertCopy, ACorruptLastTensorIsFoundToo) {
   flip_byte(file_offset("last", kPiece + 4095));
   expect_fails({}, Errc::CrcMismatch, "tensor 'last'");
