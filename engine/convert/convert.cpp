@@ -69,8 +69,8 @@ class WriterSink : public cvt::ByteSink {
 };
 
 // Tensors with a reader range go through the RangeCopier (reads overlapping writes, across
-// tensors); the others through their producer, after the copier drained (the writer takes
-// tensors in order).
+// tensors; unless the engine's pool is capped at one buffer); the others through their
+// producer, after the copier drained (the writer takes tensors in order).
 void write_one_file(cvt::SourcePlan& plan, const std::vector<std::size_t>& which,
                     const std::string& path, const ConvertOptions& options, const WriterOptions& wo,
                     ConvertProgress& progress) {
@@ -82,19 +82,34 @@ void write_one_file(cvt::SourcePlan& plan, const std::vector<std::size_t>& which
     by_name.emplace(t.name, &t);
   }
   const Layout layout = plan_layout(specs, options.order, wo.align, wo.metadata, wo.crc32);
-  StreamWriter w = StreamWriter::open(path, layout.tensors, wo);
+  // The copier's ring borrows pool buffers: the writer gets the rest of the registered set,
+  // so that the two never make the pool grow (range_copy.hpp). A pool capped at one buffer
+  // (the writer's) has none for a ring: the tensors then go through their producers.
+  WriterOptions copy_wo = wo;
+  const std::shared_ptr<Engine> engine = wo.engine ? wo.engine : Engine::shared();
+  const unsigned pool = engine->options().buffer_count;
+  const bool use_copier = engine->stats().buffers_max >= 2;
+  unsigned ring = 0;
+  if (use_copier && std::any_of(which.begin(), which.end(),
+                                [&](std::size_t i) { return plan.tensors[i].range.has_value(); })) {
+    ring = cvt::RangeCopier::ring_slots(pool);
+    copy_wo.engine = engine;
+    copy_wo.buffer_count = cvt::RangeCopier::writer_buffers(pool);
+  }
+  StreamWriter w = StreamWriter::open(path, layout.tensors, copy_wo);
   ProgressMeter meter(progress, options);
-  cvt::RangeCopier copier(w, wo.crc32, [&](std::uint64_t n, const std::string* finished) {
-    meter.bytes(n);
-    if (finished == nullptr) return;
-    progress.tensor = by_name.find(*finished)->first;  // the plan's name: outlives the call
-    meter.tensor_done();
-  });
+  cvt::RangeCopier copier(
+      w, *engine, ring, wo.crc32, [&](std::uint64_t n, const std::string* finished) {
+        meter.bytes(n);
+        if (finished == nullptr) return;
+        progress.tensor = by_name.find(*finished)->first;  // the plan's name: outlives the call
+        meter.tensor_done();
+      });
   try {
     for (const TensorMeta& m : layout.tensors) {
       progress.tensor = m.name;
       cvt::SourceTensor& t = *by_name.at(m.name);
-      if (t.range) {
+      if (use_copier && t.range) {
         copier.add(m.name, *t.range, m.nbytes());
         continue;
       }

@@ -26,9 +26,22 @@ bool is_ready(const std::future<void>& f) {
 
 }  // namespace
 
-RangeCopier::RangeCopier(StreamWriter& writer, bool writer_crc,
+unsigned RangeCopier::ring_slots(unsigned pool_buffers) noexcept {
+  return pool_buffers > 2 ? std::min(pool_buffers - 2, kMaxSlots) : 1;
+}
+
+unsigned RangeCopier::writer_buffers(unsigned pool_buffers) noexcept {
+  const unsigned ring = ring_slots(pool_buffers);
+  return pool_buffers > ring ? pool_buffers - ring : 1;
+}
+
+RangeCopier::RangeCopier(StreamWriter& writer, Engine& engine, unsigned slots, bool writer_crc,
                          std::function<void(std::uint64_t, const std::string*)> on_progress)
-    : writer_(writer), writer_crc_(writer_crc), on_progress_(std::move(on_progress)) {}
+    : writer_(writer),
+      engine_(engine),
+      slots_(std::max(1U, slots)),
+      writer_crc_(writer_crc),
+      on_progress_(std::move(on_progress)) {}
 
 RangeCopier::~RangeCopier() {
   for (Piece& p : inflight_) {
@@ -38,9 +51,13 @@ RangeCopier::~RangeCopier() {
 }
 
 void RangeCopier::add(const std::string& name, const ReaderRange& source, std::uint64_t nbytes) {
-  if (ring_.empty()) {  // on first use: conversions of other inputs never map it
-    ring_ = AlignedBuffer(kSlots * kPieceBytes, std::size_t{2} << 20, true);
-    for (std::size_t i = kSlots; i-- > 0;) free_.push_back(i);
+  if (ring_.empty()) {                // on first use: conversions of other inputs never take it
+    std::vector<StagingBuffer> ring;  // all or none: a failed acquire leaves the ring empty
+    ring.reserve(slots_);
+    while (ring.size() < slots_) ring.push_back(engine_.acquire_buffer());
+    ring_ = std::move(ring);
+    piece_bytes_ = ring_.front().capacity();
+    for (std::size_t i = slots_; i-- > 0;) free_.push_back(i);
   }
   const std::uint64_t seq = first_tensor_ + tensors_.size();
   // Pieces end at aligned file offsets (the first may start unaligned), so every piece but
@@ -48,7 +65,7 @@ void RangeCopier::add(const std::string& name, const ReaderRange& source, std::u
   std::vector<std::pair<std::uint64_t, std::uint64_t>> pieces;  // {offset, length}
   for (std::uint64_t off = 0; off < nbytes;) {
     const std::uint64_t head = (source.file_offset + off) % kAlign;
-    const std::uint64_t len = std::min<std::uint64_t>(nbytes - off, kPieceBytes - head);
+    const std::uint64_t len = std::min<std::uint64_t>(nbytes - off, piece_bytes_ - head);
     pieces.emplace_back(off, len);
     off += len;
   }
@@ -67,7 +84,7 @@ void RangeCopier::add(const std::string& name, const ReaderRange& source, std::u
       p.slot = free_.back();
       free_.pop_back();
       const std::uint64_t head = (source.file_offset + off) % kAlign;
-      p.dst = ring_.span().subspan(p.slot * kPieceBytes + head, len);
+      p.dst = ring_[p.slot].data().subspan(head, len);
       p.read = source.reader->read_range(source.name, off, p.dst);
       p.slot += 1;  // 0 below means "no slot"
     }

@@ -39,7 +39,9 @@
 // has a shard name of the output's stem (no index names it) is never overwritten or removed. Data
 // flows from the input to the output through bounded buffers: memory does not grow with the
 // checkpoint's size (see gather limits in ConvertOptions; a safetensors input's tensors that
-// no --dtype cast rewrites are copied through a 32 MiB ring of buffers, with reads of the
+// no --dtype cast rewrites are copied through a ring of up to 4 of the engine's staging
+// buffers (the writer gets the rest of the pool's registered set, so the copy adds no
+// memory to the pool's), with reads of the
 // input in flight while the output is written, and its stored CRCs checked against the
 // CRCs computed while copying). A failed conversion (a CrcMismatch in
 // any tensor included) leaves `output` untouched: the previous file or set byte-identical and no

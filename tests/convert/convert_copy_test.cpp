@@ -3,7 +3,10 @@
 // tensor boundaries at unaligned file offsets, CRC mismatches found in the middle of a big
 // tensor (the writer's CRC, or the copier's own with crc32 off), mixed cast and copied
 // tensors, progress, converting a file onto itself, read errors injected into the engine
-// and truncated inputs. Both I/O backends (STSW_IO_BACKEND, as ctest runs the suite).
+// and truncated inputs; the ring borrowing its buffers from the engine's staging pool
+// without making the pool grow, also with pools of two and three buffers (which a ring
+// taking its full share would exhaust). Both I/O backends (STSW_IO_BACKEND, as ctest runs
+// the suite).
 #include <unistd.h>
 
 #include "convert/convert_fixture.hpp"
@@ -17,7 +20,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr std::uint64_t kPiece = cvt::RangeCopier::kPieceBytes;
+// The ring's pieces are the engine's staging buffers (8 MiB by default).
+const std::uint64_t kPiece = EngineOptions{}.chunk_size;
 
 struct Tensor {
   std::string name;
@@ -138,6 +142,81 @@ TEST_F(ConvertCopy, ACorruptByteMidTensorIsACrcMismatchNamingFileAndTensor) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("xxh32")));
   }
+}
+
+// The ring is part of the engine's pool, not memory beside it: while the copy runs the pool
+// holds no more than its registered buffers (it never grows), the ring and the writer
+// together have them all out at some point, and every buffer is back afterwards.
+TEST_F(ConvertCopy, TheRingBorrowsThePoolAndThePoolNeverGrows) {
+  const EngineOptions eo;
+  const std::shared_ptr<Engine> engine = Engine::create(eo);
+  ASSERT_EQ(cvt::RangeCopier::ring_slots(eo.buffer_count), 4u);
+  ASSERT_EQ(cvt::RangeCopier::writer_buffers(eo.buffer_count), 2u);
+  ConvertOptions o;
+  o.engine = engine;
+  o.order = LayoutOrder::Keep;
+  unsigned most_total = 0;
+  unsigned least_free = eo.buffer_count;
+  o.on_progress = [&](const ConvertProgress&) {
+    const EngineStats st = engine->stats();
+    most_total = std::max(most_total, st.buffers_total);
+    least_free = std::min(least_free, st.buffers_free);
+  };
+  (void)convert(input_, dir_.file("out.safetensors"), o);
+  expect_copied(dir_.file("out.safetensors"));
+  EXPECT_EQ(most_total, eo.buffer_count) << "the pool grew during the copy";
+  EXPECT_LE(least_free, eo.buffer_count - cvt::RangeCopier::ring_slots(eo.buffer_count))
+      << "the ring's buffers are not the pool's";
+  EXPECT_EQ(engine->stats().buffers_free, eo.buffer_count) << "a buffer was not returned";
+}
+
+// Pools of two and three buffers capped there (max_buffer_count): the writer holds one
+// from open() (the header), so a ring that took its full kMaxSlots share would find the
+// pool exhausted (NoSpace) or wait on the writer, which waits on the ring. The split keeps
+// both going: byte-exact output, a corrupt byte still named with file and tensor.
+TEST_F(ConvertCopy, TinyCappedPoolsStillCopyExactlyAndFindCorruption) {
+  for (const unsigned buffers : {2U, 3U}) {
+    SCOPED_TRACE(buffers);
+    EngineOptions eo;
+    eo.chunk_size = 64 << 10;  // many pieces per tensor
+    eo.buffer_count = buffers;
+    eo.max_buffer_count = buffers;
+    ConvertOptions o;
+    o.engine = Engine::create(eo);
+    o.order = LayoutOrder::Keep;
+    for (const bool crc : {true, false}) {
+      o.crc32 = crc;
+      (void)convert(input_, dir_.file("out.safetensors"), o);
+      expect_copied(dir_.file("out.safetensors"));
+    }
+    EXPECT_EQ(o.engine->stats().buffers_total, buffers);
+    EXPECT_EQ(o.engine->stats().buffers_free, buffers);
+  }
+  flip_byte(file_offset("big", kPiece + 777));
+  EngineOptions eo;
+  eo.chunk_size = 64 << 10;
+  eo.buffer_count = 2;
+  eo.max_buffer_count = 2;
+  ConvertOptions o;
+  o.engine = Engine::create(eo);
+  expect_fails(o, Errc::CrcMismatch, input_ + ": tensor 'big' (expected 0x");
+}
+
+// A pool capped at one buffer cannot hold a ring beside the writer (which keeps its one
+// buffer from open() on): the tensors go through the writer's windows instead (read and
+// checked by the input's own producer), still byte-exact and still checked.
+TEST_F(ConvertCopy, APoolOfOneBufferCopiesThroughTheWriterWindows) {
+  EngineOptions eo;
+  eo.chunk_size = 64 << 10;
+  eo.buffer_count = 1;
+  eo.max_buffer_count = 1;
+  ConvertOptions o;
+  o.engine = Engine::create(eo);
+  o.order = LayoutOrder::Keep;
+  (void)convert(input_, dir_.file("out.safetensors"), o);
+  expect_copied(dir_.file("out.safetensors"));
+  flip_byte(file_offset("big", kPiece + 777));
+  expect_fails(o, Errc::CrcMismatch, input_ + ": tensor 'big' (expected 0x");
 }
 
 TEST_F(ConvertCopy, ACorruptLastTensorIsFoundToo) {

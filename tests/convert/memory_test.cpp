@@ -1,7 +1,8 @@
 // Peak memory of a conversion does not follow the checkpoint's size: a torch-like archive
 // with 1.25 GiB of (sparse) storages, a contiguous tensor and a transposed view, converts
 // with the process's peak RSS well under 150 MB, and so does its output converted again
-// (a safetensors input). Label `slow` (excluded from sanitizer
+// (a safetensors input), which grows the RSS by less than 16 MiB: its copy ring is made of
+// the engine's staging buffers. Label `slow` (excluded from sanitizer
 // runs, whose shadow memory would dominate the measurement).
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -9,6 +10,9 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -26,6 +30,26 @@ std::uint64_t peak_rss_bytes() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
   return static_cast<std::uint64_t>(ru.ru_maxrss) * 1024;
+}
+
+// VmRSS and VmHWM (bytes) of this process, from /proc/self/status; 0 where unreadable.
+std::pair<std::uint64_t, std::uint64_t> rss_and_hwm() {
+  std::ifstream in("/proc/self/status");
+  std::uint64_t rss = 0;
+  std::uint64_t hwm = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) rss = std::strtoull(line.c_str() + 6, nullptr, 10) << 10;
+    if (line.rfind("VmHWM:", 0) == 0) hwm = std::strtoull(line.c_str() + 6, nullptr, 10) << 10;
+  }
+  return {rss, hwm};
+}
+
+// Resets VmHWM to the current RSS (Linux >= 4.0); false where the kernel refuses.
+bool reset_peak_rss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  out.flush();
+  return static_cast<bool>(out);
 }
 
 // Writes a stored zip whose members' data are holes (zeros) of the given sizes.
@@ -149,12 +173,26 @@ TEST(ConvertMemory, PeakRssDoesNotFollowTheCheckpointSize) {
   EXPECT_EQ(rd.meta("t").shape, (std::vector<std::uint64_t>{kSide, kSide}));
 
   // The output again, as a safetensors input (the asynchronous range copy, its stored CRCs
-  // checked): the 1 GiB tensor goes through the copier's ring, never a whole-tensor buffer.
+  // checked): the 1 GiB tensor goes through the copier's ring, never a whole-tensor buffer,
+  // and the ring is made of the engine's staging buffers (populated by the first
+  // conversion), so the copy adds next to nothing to the RSS (a ring of its own beside
+  // the pool added 32 MiB; issue 21's bound is 64 MB beyond caller buffers in all).
+  const bool reset = reset_peak_rss();
+  const std::uint64_t rss_before = rss_and_hwm().first;
   const ConvertResult r2 = convert(dir.file("out.safetensors"), dir.file("out2.safetensors"), o);
   const std::uint64_t peak2 = peak_rss_bytes();
   EXPECT_EQ(r2.bytes, r.bytes);
   std::printf("peak RSS after the safetensors copy %.1f MB\n", static_cast<double>(peak2) / 1e6);
   EXPECT_LT(peak2, std::uint64_t{150} * 1000 * 1000);
+  if (!reset || rss_before == 0) {
+    GTEST_SKIP() << "/proc/self/clear_refs refused: the copy's own RSS growth is not measured";
+  }
+  const std::uint64_t hwm = rss_and_hwm().second;
+  const std::uint64_t growth = hwm > rss_before ? hwm - rss_before : 0;
+  RecordProperty("copy_rss_growth_kb", static_cast<int>(growth >> 10));
+  std::printf("RSS growth during the safetensors copy %.1f MiB\n",
+              static_cast<double>(growth) / (1 << 20));
+  EXPECT_LT(growth, std::uint64_t{16} << 20);
 }
 
 }  // namespace
