@@ -17,6 +17,15 @@ namespace {
 // Blocks handed to a writer at once: the granularity of progress reports and stop checks.
 constexpr std::size_t kDumpBlock = std::size_t{64} << 20;
 
+void check_size(const std::string& path, const std::string& name, std::size_t have,
+                std::uint64_t need) {
+  if (have != need) {
+    throw Error(Errc::LengthMismatch,
+                path + ": tensor " + codec::quote(name) + " has " + std::to_string(have) +
+                    " bytes of data, shape x dtype needs " + std::to_string(need));
+  }
+}
+
 // Writes the views `which` (indices into `views`) to one file.
 void write_file(const std::vector<TensorView>& views, const std::vector<std::size_t>& which,
                 const std::string& path, const DumpOptions& options,
@@ -31,20 +40,40 @@ void write_file(const std::vector<TensorView>& views, const std::vector<std::siz
   }
   const Layout layout = plan_layout(specs, options.order, writer_options.align,
                                     writer_options.metadata, writer_options.crc32);
+  // The bytes of the last sourced tensor (TensorView::source) and the futures of its blocks:
+  // declared before `w`, so that a failure aborts `w` (which lets go of queued blocks)
+  // before the bytes are dropped.
+  SourcedBytes sourced;
+  std::vector<std::future<void>> sourced_staged;
+  const auto drop_sourced = [&] {
+    for (auto& f : sourced_staged) f.get();
+    sourced_staged.clear();
+    sourced = {};
+  };
   StreamWriter w = StreamWriter::open(path, layout.tensors, writer_options);
   std::vector<std::future<void>> staged;
   staged.reserve(layout.tensors.size());
   for (const TensorMeta& t : layout.tensors) {
-    const std::span<const std::byte> data = by_name.at(t.name)->data;
+    const TensorView& view = *by_name.at(t.name);
+    std::span<const std::byte> data = view.data;
+    if (view.source) {
+      drop_sourced();  // at most one sourced tensor alive: the previous one is staged
+      tracker.check(path);
+      sourced = view.source();
+      check_size(path, view.name, sourced.data.size(), t.nbytes());
+      data = sourced.data;
+    }
+    std::vector<std::future<void>>& into = view.source ? sourced_staged : staged;
     std::size_t off = 0;
     do {                    // once for an empty tensor
       tracker.check(path);  // a stop destroys `w` unclosed: it aborts, `path` stays as it was
       const std::size_t n = std::min(kDumpBlock, data.size() - off);
-      staged.push_back(w.write_block(t.name, data.subspan(off, n)));
+      into.push_back(w.write_block(t.name, data.subspan(off, n)));
       off += n;
       tracker.add(n, off == data.size() ? 1 : 0, 0);
     } while (off < data.size());
   }
+  drop_sourced();
   for (auto& f : staged) f.get();
   tracker.check(path);
   w.close().get();
@@ -78,12 +107,7 @@ DumpResult dump(const std::vector<TensorView>& tensors, const std::string& path,
                   path + ": tensor " + codec::quote(t.name) + " appears twice");
     }
     const std::optional<std::uint64_t> n = byte_size(t.dtype, t.shape);
-    if (n && *n != t.data.size()) {
-      throw Error(Errc::LengthMismatch, path + ": tensor " + codec::quote(t.name) + " has " +
-                                            std::to_string(t.data.size()) +
-                                            " bytes of data, shape x dtype needs " +
-                                            std::to_string(*n));
-    }
+    if (n && !t.source) check_size(path, t.name, t.data.size(), *n);  // sources: once made
     sizes.push_back(n.value_or(0));  // impossible shapes are reported by plan_layout
   }
 

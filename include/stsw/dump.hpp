@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stop_token>
@@ -29,13 +30,34 @@
 
 namespace STSW_API stsw {
 
+// Bytes made on demand by a TensorView::source: `data` stays valid and unchanged while
+// `owner` (which may own it, or be null when something else keeps it alive) is alive.
+struct SourcedBytes {
+  std::span<const std::byte> data;
+  std::shared_ptr<const void> owner;
+};
+
 // A named tensor in caller memory. `data` holds exactly shape x dtype bytes and must stay
 // alive and unchanged until dump() returns.
+//
+// Or, for data that must first be made (a contiguous copy of a strided array, a byte-order
+// conversion, a device-to-host copy), `source` instead of `data` (which is then ignored):
+// dump() calls it when the tensor's turn to be written comes, on the dumping thread (a
+// shard thread with parallel_shards > 1: sources of different shards may then run at
+// once), at most once per tensor (never for tensors after a failure or a stop), and drops
+// the returned `owner` as soon as the writer has staged (copied) all of the bytes, before
+// it calls the next source of the same file. So a dump holds at most one sourced tensor
+// per file being written, whatever their number. The size check (LengthMismatch) is made
+// on the returned bytes; an exception from `source` fails the dump like any other error
+// (the previous checkpoint stays; the exception is rethrown). `owner` is dropped on the
+// thread that called `source`, also while a failure unwinds (after the writer let go of
+// the bytes).
 struct TensorView {
   std::string name;
   DType dtype = DType::U8;
   std::vector<std::uint64_t> shape;
   std::span<const std::byte> data;
+  std::function<SourcedBytes()> source = nullptr;
 };
 
 struct DumpOptions : WriterOptions {

@@ -1,9 +1,13 @@
 // _stsw.dump: stsw::dump for stsw.dump (python/stsw/dump.py), which turns a state dict of
-// NumPy arrays / torch tensors into (name, dtype, shape, buffer) rows. The buffers are
-// held for the whole call and read in place (no Python-side copy); the GIL is released
-// while the files are written.
+// NumPy arrays / torch tensors into (name, dtype, shape, data) rows. `data` is a buffer
+// (contiguous data: held for the whole call and read in place, no copy) or a callable
+// returning one (data that needs a copy first): called with the GIL taken when the tensor
+// is written (TensorView::source), and its buffer released, GIL taken, once stsw::dump
+// has staged the bytes, so one such copy is alive at a time. The GIL is released while
+// the files are written.
 #include <pybind11/stl.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +18,20 @@
 
 namespace stsw::py {
 namespace {
+
+// Runs a row's callable (GIL taken) and holds the buffer it returns until stsw::dump drops
+// the owner (on the dumping thread, GIL released: the deleter takes it). A Python
+// exception propagates as pyb::error_already_set, whose state pybind11 frees under the GIL.
+SourcedBytes call_source(pyb::handle make) {
+  pyb::gil_scoped_acquire gil;
+  auto guard = std::make_unique<BufferGuard>(make(), /*writable=*/false);
+  const auto bytes = guard->bytes();
+  std::shared_ptr<const void> owner(guard.release(), [](const BufferGuard* g) {
+    pyb::gil_scoped_acquire gil;
+    delete g;
+  });
+  return {{bytes.data(), bytes.size()}, std::move(owner)};
+}
 
 pyb::tuple py_dump(const pyb::list& rows, const std::string& path, bool crc32, std::uint64_t align,
                    std::optional<Metadata> metadata, std::optional<std::uint64_t> max_shard_size,
@@ -36,9 +54,15 @@ pyb::tuple py_dump(const pyb::list& rows, const std::string& path, bool crc32, s
     }
     v.dtype = *dtype;
     v.shape = t[2].cast<std::vector<std::uint64_t>>();
-    buffers.emplace_back(pyb::object(t[3]), /*writable=*/false);
-    const auto bytes = buffers.back().bytes();
-    v.data = {bytes.data(), bytes.size()};
+    if (PyCallable_Check(t[3].ptr())) {
+      // `rows` holds the callable for the whole call: a borrowed handle, so that copies of
+      // the std::function never touch reference counts without the GIL.
+      v.source = [make = pyb::handle(t[3])]() { return call_source(make); };
+    } else {
+      buffers.emplace_back(pyb::object(t[3]), /*writable=*/false);
+      const auto bytes = buffers.back().bytes();
+      v.data = {bytes.data(), bytes.size()};
+    }
     views.push_back(std::move(v));
   }
   DumpOptions options;

@@ -115,23 +115,24 @@ def writable_bytes(obj):
     return obj
 
 
-def source_of(obj, name: str):
-    """(dtype, shape, buffer) of a NumPy array or torch tensor to be written.
+def source_of(obj, name: str, defer: bool = False):
+    """(dtype, shape, data) of a NumPy array or torch tensor to be written.
 
-    Contiguous CPU data is passed through without a copy; non-contiguous arrays, tensors
-    on other devices and non-little-endian arrays are made contiguous CPU little-endian
-    first (one copy, unavoidable)."""
+    Contiguous CPU little-endian data is passed through without a copy; non-contiguous
+    arrays, tensors on other devices (or with a conjugate/negative bit) and big-endian
+    arrays are made contiguous CPU little-endian (one copy, unavoidable). That copy is made
+    here, or, with `defer`, `data` is a function that makes it when called (stsw.dump calls
+    it just before the tensor is written and drops it once written: one copy alive at a
+    time instead of all of them)."""
     if is_torch(obj):
         dtype = dtype_of_torch(obj, name)
         t = obj.detach()
-        if t.device.type != "cpu":
-            t = t.cpu()
-        if t.is_conj():
-            t = t.resolve_conj()
-        if t.is_neg():
-            t = t.resolve_neg()
-        t = t.contiguous()
-        return dtype, tuple(int(d) for d in t.shape), torch_bytes(t)
+        shape = tuple(int(d) for d in t.shape)
+        if (t.device.type == "cpu" and not t.is_conj() and not t.is_neg()
+                and t.is_contiguous()):
+            return dtype, shape, torch_bytes(t)
+        make = lambda: torch_bytes(_torch_plain(t))  # noqa: E731
+        return dtype, shape, make if defer else make()
     import numpy as np
 
     if not isinstance(obj, np.ndarray):
@@ -139,9 +140,21 @@ def source_of(obj, name: str):
                     f"tensor, not {type(obj).__name__}")
     dtype = dtype_of_numpy(obj, name)
     shape = tuple(int(d) for d in obj.shape)
-    a = obj
-    if a.dtype.byteorder == ">" or (a.dtype.byteorder == "=" and not np.little_endian):
-        a = a.astype(a.dtype.newbyteorder("<"))
-    if not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a)  # (ascontiguousarray makes a 0-d array 1-d: shape kept)
-    return dtype, shape, a
+    big = obj.dtype.byteorder == ">" or (obj.dtype.byteorder == "=" and not np.little_endian)
+    if not big and obj.flags.c_contiguous:
+        return dtype, shape, obj
+    # One copy, contiguous and little-endian at once. (np.ascontiguousarray would make a
+    # 0-d array 1-d: the shape above is the one written.)
+    make = lambda: np.ascontiguousarray(obj, dtype=obj.dtype.newbyteorder("<"))  # noqa: E731
+    return dtype, shape, make if defer else make()
+
+
+def _torch_plain(t):
+    """`t` (detached) as a contiguous CPU tensor without conjugate/negative bits."""
+    if t.device.type != "cpu":
+        t = t.cpu()
+    if t.is_conj():
+        t = t.resolve_conj()
+    if t.is_neg():
+        t = t.resolve_neg()
+    return t.contiguous()

@@ -5,7 +5,9 @@ writes a dict of NumPy arrays and/or torch tensors through the C++ stsw::dump: t
 the official writer's order, each file atomic and durable, one file or, with
 `max_shard_size` (bytes), ``<stem>-0000K-of-0000N.safetensors`` shards plus
 ``<stem>.safetensors.index.json``. Contiguous CPU data is read in place (no copy);
-non-contiguous or non-CPU tensors are made contiguous CPU first. Tensors sharing storage
+non-contiguous, big-endian or non-CPU tensors are made contiguous little-endian CPU one at
+a time, each just before it is written and freed once its bytes were staged, so the extra
+memory is about one such tensor, not a copy of the model. Tensors sharing storage
 (views, tied weights) are each stored under their own name with their own bytes, as the
 official writer does. ``crc32=False, align=8`` writes exactly what the official serializer
 writes. `metadata` None writes no "__metadata__" for a single file (as the official
@@ -41,7 +43,10 @@ def dump(state_dict: Mapping[str, object], path, *, crc32: bool = True, align: i
     for name, value in state_dict.items():
         if not isinstance(name, str):
             raise error("InvalidName", f"dump: tensor names must be str, not {name!r}")
-        dtype, shape, data = source_of(value, name)
+        # A tensor that needs a copy (strided, big-endian, on a device) gets a function
+        # making it: _stsw.dump calls it when the tensor is written and drops the copy
+        # once its bytes are staged, so one copy is alive at a time, not the whole model.
+        dtype, shape, data = source_of(value, name, defer=True)
         rows.append((name, dtype, list(shape), data))
     if max_shard_size is not None:
         max_shard_size = int(max_shard_size)

@@ -86,64 +86,96 @@ def test_dropping_a_pending_future_keeps_the_destination_safe(model):
 
 
 def max_stall_while(op):
-    """Runs op() on this thread while a counting thread records its longest pause."""
+    """Runs op() on this thread while a counting thread loops; returns op's duration and
+    the counter's longest pause within it (pauses clipped to op's start and end: time
+    before or after the call does not count)."""
     stop = threading.Event()
-    gaps = []
+    pauses = []  # (from, to) of each pause of the counter over 0.2 ms
 
     def count():
         last = time.perf_counter()
-        worst = 0.0
         while not stop.is_set():
             now = time.perf_counter()
-            worst = max(worst, now - last)
+            if now - last > 2e-4:
+                pauses.append((last, now))
             last = now
-        gaps.append(worst)
+        # The pause that ends with the stop: a call holding the GIL to its end keeps the
+        # counter from ticking until after it, and the loop may then see the stop first.
+        pauses.append((last, time.perf_counter()))
 
     t = threading.Thread(target=count)
     t.start()
     time.sleep(0.02)
     start = time.perf_counter()
     op()
-    duration = time.perf_counter() - start
+    end = time.perf_counter()
     stop.set()
     t.join()
-    return duration, gaps[0]
+    stall = max((min(b, end) - max(a, start) for a, b in pauses), default=0.0)
+    return end - start, max(stall, 0.0)
+
+
+def gil_probe(what, data, path):
+    """(op, after) for test_gil_released_during_io: op() is the one C++ call measured, over
+    `data` (written to `path` first where the call reads); after() closes what op left
+    open. The writer's write_block (which waits for the engine's writes while the staging
+    buffers are full) is measured alone: measured together with open and a durable close,
+    a long fdatasync would hide a write_block that kept the GIL. (A close alone is too
+    short to tell: 11 ms after 256 MiB, the data being written with O_DIRECT.)"""
+    meta = [stsw.TensorMeta("x", "F32", data.shape, 0, data.nbytes)]
+    if what == "dump":
+        return lambda: stsw.dump({"x": data}, path, durable=True), lambda: None
+    if what == "writer":
+        w = stsw.StreamWriter.open(path, meta, durable=False)
+        return lambda: w.write_block("x", data), w.close
+    with stsw.StreamReader(path) as r:
+        on_file = r.meta("x").nbytes if "x" in r else None
+    if on_file != data.nbytes:
+        stsw.dump({"x": data}, path, durable=False)
+    if what == "load":
+        return lambda: stsw.load(path, framework="np"), lambda: None
+    assert what == "to_numpy"
+    r = stsw.StreamReader(path)
+    return lambda: r.to_numpy("x"), r.close
+
+
+def measure_gil(what, data, path):
+    op, after = gil_probe(what, data, path)
+    try:
+        return max_stall_while(op)
+    finally:
+        after()
 
 
 @pytest.mark.parametrize("what", ["dump", "load", "to_numpy", "writer"])
 def test_gil_released_during_io(tmp_path, what):
-    """A C++ call that kept the GIL would stall the counting thread for its whole length."""
+    """A C++ call that kept the GIL during its I/O would stop a counting thread for the
+    whole call, in every attempt: its longest pause would be (nearly) the call's length.
+    A loaded machine also pauses the counter (the kernel runs other work, or the GIL's
+    holder is preempted), in slices, rarely for most of a call and not in every call: so
+    the call is made long enough to tell (>= 80 ms, growing the data from 8 to 256 MiB),
+    and it passes when one of 3 such calls shows a longest pause under 60% of its length.
+    (One attempt and pauses counted outside the call failed 1 run in 30 under a build.)"""
     import sys
 
     old = sys.getswitchinterval()
     sys.setswitchinterval(0.001)
     try:
-        size = 8 << 20
-        data = np.ones(size // 4, np.float32)
+        data = np.ones((8 << 20) // 4, np.float32)
         path = tmp_path / "big.safetensors"
-        if what != "dump":
-            stsw.dump({"x": data}, path, durable=False)
+        stsw.dump({"x": np.ones(1, np.float32)}, path, durable=False)
         for _ in range(6):  # grow (8 to 256 MiB) until the call is long enough to tell
-            if what == "dump":
-                op = lambda: stsw.dump({"x": data}, path, durable=True)
-            elif what == "load":
-                op = lambda: stsw.load(path, framework="np")
-            elif what == "to_numpy":
-                op = lambda: stsw.StreamReader(path).to_numpy("x")
-            else:
-                def op():
-                    m = [stsw.TensorMeta("x", "F32", data.shape, 0, data.nbytes)]
-                    with stsw.StreamWriter.open(path, m) as w:
-                        w.write_block("x", data)
-            duration, stall = max_stall_while(op)
+            duration, stall = measure_gil(what, data, path)
             if duration >= 0.08:
                 break
             data = np.ones(data.size * 2, np.float32)
-            if what != "dump":
-                stsw.dump({"x": data}, path, durable=False)
         if duration < 0.08:
             pytest.skip(f"{what} took only {duration * 1e3:.0f} ms: too fast to tell")
-        assert stall < duration * 0.6, (what, duration, stall)
+        tries = [(duration, stall)]
+        while stall >= duration * 0.6 and len(tries) < 3:
+            duration, stall = measure_gil(what, data, path)
+            tries.append((duration, stall))
+        assert any(s < d * 0.6 for d, s in tries if d >= 0.08), (what, data.nbytes, tries)
     finally:
         sys.setswitchinterval(old)
 
