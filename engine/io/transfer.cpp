@@ -2,6 +2,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 
 #include "core/logging.hpp"
 #include "io/engine_core.hpp"
@@ -53,7 +54,7 @@ Transfer::Transfer(Core& core, TransferSpec&& spec)
   end_ = sync ? 1 : plan_.end();
   cursor_ = sync ? 0 : spec_.offset;
   const std::uint64_t pieces = sync ? 1 : plan_.count();
-  second_stage_ = plan_.staged() || spec_.want_crc;
+  second_stage_ = plan_.copies() || spec_.want_crc;
   queue_depth_ = core.options().queue_depth;
   // Slots in the worker stage do not count against the queue depth: twice as many slots
   // keep queue_depth requests in flight while as many chunks are being checksummed.
@@ -64,6 +65,13 @@ Transfer::Transfer(Core& core, TransferSpec&& spec)
     slots_[i].owner = this;
     slots_[i].link = idle_;
     idle_ = &slots_[i];
+  }
+  if (plan_.shifted()) {
+    // Allocated once per transfer, outside the staging pool: a block per slot.
+    const std::size_t a = plan_.alignment();
+    bounce_.reset(static_cast<std::byte*>(std::aligned_alloc(a, nslots_ * a)));
+    if (!bounce_) throw std::bad_alloc();
+    for (unsigned i = 0; i < nslots_; ++i) slots_[i].bounce = bounce_.get() + i * a;
   }
   if (spec_.want_crc) parts_.resize(pieces);
   if (spec_.mem != nullptr) mem_index_ = core.pool().index_of(spec_.mem, spec_.length);
@@ -175,6 +183,19 @@ void Transfer::submit(Slot& s) noexcept {
   if (plan_.staged()) {
     s.buf = s.staging.data().data() + s.got;
     s.buf_index = s.staging.index();
+  } else if (p.shifted) {
+    // The first landed() bytes O_DIRECT to target + shift(), the last block to the
+    // slot's bounce block (not registered); the worker stage puts both in place.
+    const std::uint32_t landed = plan_.landed(p);
+    std::byte* target = spec_.mem + (p.io_off - spec_.offset);
+    if (s.got < landed) {
+      s.buf = target + plan_.shift() + s.got;
+      s.len = landed - s.got;
+      s.buf_index = mem_index_;
+    } else {
+      s.buf = s.bounce + (s.got - landed);
+      s.buf_index = -1;
+    }
   } else {
     s.buf = spec_.mem == nullptr ? nullptr : spec_.mem + (p.io_off - spec_.offset) + s.got;
     s.buf_index = mem_index_;

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -49,6 +50,7 @@ class Slot final : public IoRequest, public WorkItem, public BufferWaiter {
   bool idle = true;
   bool waiting = false;  // queued in the pool for a staging buffer
   StagingBuffer staging;
+  std::byte* bounce = nullptr;  // Shifted reads: the slot's block for a piece's last block
 
   void complete(int res) noexcept override;
   void run() noexcept override;
@@ -107,6 +109,10 @@ class Transfer final : public WorkItem {
   unsigned queue_depth_ = 0;
   unsigned nslots_ = 0;
   std::unique_ptr<Slot[]> slots_;
+  struct FreeBounce {
+    void operator()(std::byte* p) const noexcept { std::free(p); }
+  };
+  std::unique_ptr<std::byte, FreeBounce> bounce_;  // Shifted reads: one block per slot
 
   std::mutex mu_;
   std::uint64_t cursor_ = 0;
