@@ -1,4 +1,5 @@
-// How a transfer is cut into pieces (one request each, resubmitted until done).
+// How a transfer is cut into pieces (one request each, two for a shifted body piece;
+// each request resubmitted until done).
 //
 // Plain:   chunk_size pieces on the file's buffered descriptor (buffered files, and
 //          direct files whose memory is not congruent to the file offset, for writes).
@@ -8,12 +9,13 @@
 // Shifted: reads from a direct file into memory that is not congruent, with at least one
 //          whole block in the range: head and tail as in Split; each body piece, an
 //          aligned file window [W, W + n), has its target t = mem + (W - offset) in the
-//          caller's memory. Its first n - a bytes are read O_DIRECT to the aligned address
-//          t + shift() (inside the target, since 0 < shift() < a), its last a bytes into a
-//          per-slot bounce block; a worker then moves the bytes down by shift() and copies
-//          the bounce block behind them (with the CRC). A piece touches only its own
-//          target, so pieces land and finish in any order, and the bytes in flight are
-//          not bounded by the staging pool.
+//          caller's memory. Two requests at once: its first n - a bytes O_DIRECT to the
+//          aligned address t + shift() (inside the target, since 0 < shift() < a), its
+//          last a bytes into the slot's bounce block (allocated once per transfer, not
+//          from the staging pool, not registered). A worker then moves the bytes down by
+//          shift() and copies the bounce block behind them (with the CRC). A piece
+//          touches only its own target, so pieces land and finish in any order, and the
+//          bytes in flight are not bounded by the staging pool.
 // Staged:  scans, and reads from direct files into memory that is not congruent whose
 //          range holds no whole block: each piece reads an aligned window (at most
 //          chunk_size) into a staging buffer with O_DIRECT, and a worker copies out the

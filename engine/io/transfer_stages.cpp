@@ -46,7 +46,8 @@ void move_block_wise(std::byte* dst, const std::byte* src, std::size_t len, bool
 
 }  // namespace
 
-void Slot::complete(int res) noexcept { owner->io_result(*this, res); }
+void Slot::complete(int res) noexcept { owner->io_result(*this, false, res); }
+void BounceRequest::complete(int res) noexcept { slot->owner->io_result(*slot, true, res); }
 void Slot::run() noexcept { owner->second_stage(*this); }
 void Slot::cancel() noexcept {
   owner->piece_done(*this, std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")),
