@@ -6,16 +6,18 @@
 // Split:   a direct file with memory congruent to the offset modulo the alignment: the
 //          unaligned head and tail (each under one block) go through the buffered twin,
 //          the aligned body goes O_DIRECT straight to or from the caller's memory.
-// Shifted: reads from a direct file into memory that is not congruent, with at least one
-//          whole block in the range: head and tail as in Split; each body piece, an
-//          aligned file window [W, W + n), has its target t = mem + (W - offset) in the
+// Shifted: reads from a direct file into memory that is not congruent, with at least
+//          one whole block in the range. The unaligned head and tail (each inside one
+//          block) read their whole block O_DIRECT into the slot's bounce block
+//          (allocated once per transfer, not from the staging pool, not registered),
+//          and a worker copies the requested bytes out. Each body piece, an aligned
+//          file window [W, W + n), has its target t = mem + (W - offset) in the
 //          caller's memory. Two requests at once: its first n - a bytes O_DIRECT to the
 //          aligned address t + shift() (inside the target, since 0 < shift() < a), its
-//          last a bytes into the slot's bounce block (allocated once per transfer, not
-//          from the staging pool, not registered). A worker then moves the bytes down by
-//          shift() and copies the bounce block behind them (with the CRC). A piece
-//          touches only its own target, so pieces land and finish in any order, and the
-//          bytes in flight are not bounded by the staging pool.
+//          last a bytes into the slot's bounce block. A worker then moves the bytes
+//          down by shift() and copies the bounce block behind them (with the CRC). A
+//          piece touches only its own target, so pieces land and finish in any order,
+//          and the bytes in flight are not bounded by the staging pool.
 // Staged:  scans, and reads from direct files into memory that is not congruent whose
 //          range holds no whole block: each piece reads an aligned window (at most
 //          chunk_size) into a staging buffer with O_DIRECT, and a worker copies out the
@@ -38,6 +40,7 @@ struct Piece {
   std::uint32_t io_len = 0;
   bool direct = false;   // on the O_DIRECT descriptor
   bool shifted = false;  // a Shifted body piece: lands at target + shift(), last block bounced
+  bool bounced = false;  // a Shifted head or tail: its block read into the bounce block
 };
 
 class Planner {
@@ -103,6 +106,15 @@ class Planner {
           p.shifted = mode_ == Mode::Shifted;
         } else {
           data_end = end_;
+        }
+        if (mode_ == Mode::Shifted && !p.shifted) {
+          // Head or tail: its whole block O_DIRECT into the slot's bounce block.
+          p.io_off = round_down(cursor, align_);
+          p.io_len = static_cast<std::uint32_t>(align_);
+          p.direct = true;
+          p.bounced = true;
+          p.data_len = static_cast<std::uint32_t>(data_end - cursor);
+          return p;
         }
         break;
       case Mode::Staged: {

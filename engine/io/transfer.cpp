@@ -213,6 +213,9 @@ void Transfer::fill(Slot& s, bool tail) noexcept {
     if (plan_.staged()) {
       r.buf = s.staging.data().data() + s.got;
       r.buf_index = s.staging.index();
+    } else if (p.bounced) {
+      r.buf = s.bounce + s.got;
+      r.buf_index = -1;
     } else if (p.shifted) {
       // All but the last block, O_DIRECT to the aligned address target + shift(); the
       // worker stage moves it into place.

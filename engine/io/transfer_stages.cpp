@@ -83,8 +83,9 @@ void Transfer::second_stage(Slot& s) noexcept {
       move_block_wise(dst, dst + plan_.shift(), landed, spec_.want_crc, crc, c);
       move_block_wise(dst + landed, s.bounce, p.io_len - landed, spec_.want_crc, crc, c);
       s.crc = crc;
-    } else if (plan_.staged()) {
-      const std::byte* src = s.staging.data().data() + (p.data_off - p.io_off);
+    } else if (plan_.staged() || p.bounced) {
+      const std::byte* src =
+          (p.bounced ? s.bounce : s.staging.data().data()) + (p.data_off - p.io_off);
       std::uint32_t crc = 0;
       move_block_wise(dst, src, p.data_len, spec_.want_crc, crc, c);
       s.crc = crc;

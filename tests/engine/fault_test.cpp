@@ -160,7 +160,11 @@ TEST_P(EngineFaults, WriteBuffered) { exhaust(write_case(), IoMode::Buffered); }
 TEST_P(EngineFaults, ReadDirect) { exhaust(read_case(kOffset % 4096), IoMode::Direct); }
 // Shifted: the O_DIRECT part and the bounce block of each body piece are requests of
 // their own, so every index covers faults in both.
-TEST_P(EngineFaults, ReadDirectShifted) { exhaust(read_case(7), IoMode::Direct); }
+// The range ends 3000 bytes into a block: the tail's block read needs more than the half
+// a Short fault lets through (a request that still brings what it needs is not retried).
+TEST_P(EngineFaults, ReadDirectShifted) {
+  exhaust(read_case(7, 0, 53248 + 3000 - kOffset), IoMode::Direct);
+}
 // Staged: a range inside one block [4096, 8192) of the file has no whole block.
 TEST_P(EngineFaults, ReadDirectStaged) { exhaust(read_case(7, 10, 3000), IoMode::Direct); }
 TEST_P(EngineFaults, ReadBuffered) { exhaust(read_case(0), IoMode::Buffered); }

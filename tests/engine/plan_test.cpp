@@ -1,6 +1,7 @@
 // The Planner's piece layout (io/plan.hpp), without I/O: which mode a transfer gets, and
 // that its pieces cover the range exactly once. For Shifted reads: body windows aligned,
-// each body piece's O_DIRECT landing and bounce block inside its own target.
+// each body piece's O_DIRECT landing and bounce block inside its own target, head and
+// tail each one aligned block.
 #include "io/plan.hpp"
 
 #include <gtest/gtest.h>
@@ -31,9 +32,11 @@ std::vector<Piece> walk(const Planner& plan, std::uint64_t begin, std::uint64_t 
     EXPECT_LE(p.io_off, p.data_off);
     EXPECT_GE(p.io_off + p.io_len, p.data_off + p.data_len);
     if (plan.shifted()) {
-      EXPECT_EQ(p.io_off, p.data_off);
-      EXPECT_EQ(p.io_len, p.data_len);
+      EXPECT_TRUE(p.direct);
+      EXPECT_NE(p.shifted, p.bounced);
       if (p.shifted) {
+        EXPECT_EQ(p.io_off, p.data_off);
+        EXPECT_EQ(p.io_len, p.data_len);
         EXPECT_TRUE(p.direct);
         EXPECT_EQ(p.io_off % a, 0u);
         EXPECT_EQ(p.io_len % a, 0u);
@@ -47,8 +50,11 @@ std::vector<Piece> walk(const Planner& plan, std::uint64_t begin, std::uint64_t 
         EXPECT_LE(plan.shift() + landed, p.io_len);
         EXPECT_EQ(landed + a, p.io_len);
       } else {
-        EXPECT_FALSE(p.direct);
+        // Head or tail: inside one block, read whole into the bounce block.
         EXPECT_LT(p.data_len, a) << "head and tail are each under a block";
+        EXPECT_EQ(p.io_off % a, 0u);
+        EXPECT_EQ(p.io_len, a);
+        EXPECT_TRUE(p.data_off == begin || p.data_off + p.data_len == begin + length);
       }
     }
     cursor = p.data_off + p.data_len;
@@ -111,6 +117,7 @@ TEST(Planner, ChunkNotAMultipleOfTheAlignmentFallsBackToPlain) {
     for (const Piece& p : walk(plan, 0, 10 * chunk, fake_mem(misalign), chunk)) {
       EXPECT_FALSE(p.direct);
       EXPECT_FALSE(p.shifted);
+      EXPECT_FALSE(p.bounced);
     }
   }
 }
