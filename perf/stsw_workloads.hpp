@@ -17,8 +17,8 @@
 namespace stsw::bench {
 
 // Where read_into puts each tensor in the destination buffer. The engine reads O_DIRECT
-// straight into memory that is congruent to the file offset modulo 4096, and through
-// staging buffers plus a copy otherwise.
+// straight into memory that is congruent to the file offset modulo 4096, and otherwise
+// O_DIRECT into the destination shifted by under a block, plus an in-place move.
 enum class DstLayout {
   Page,       // every tensor at its own 4096-aligned address (what torch.empty gives)
   Packed,     // dst + offset_begin: the data region's layout, at dst's alignment

@@ -2,6 +2,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 
 #include "core/logging.hpp"
 #include "io/engine_core.hpp"
@@ -53,7 +54,7 @@ Transfer::Transfer(Core& core, TransferSpec&& spec)
   end_ = sync ? 1 : plan_.end();
   cursor_ = sync ? 0 : spec_.offset;
   const std::uint64_t pieces = sync ? 1 : plan_.count();
-  second_stage_ = plan_.staged() || spec_.want_crc;
+  second_stage_ = plan_.copies() || spec_.want_crc;
   queue_depth_ = core.options().queue_depth;
   // Slots in the worker stage do not count against the queue depth: twice as many slots
   // keep queue_depth requests in flight while as many chunks are being checksummed.
@@ -62,8 +63,16 @@ Transfer::Transfer(Core& core, TransferSpec&& spec)
   slots_ = std::make_unique<Slot[]>(nslots_);
   for (unsigned i = nslots_; i-- > 0;) {
     slots_[i].owner = this;
+    slots_[i].tail.slot = &slots_[i];
     slots_[i].link = idle_;
     idle_ = &slots_[i];
+  }
+  if (plan_.shifted()) {
+    // Allocated once per transfer, outside the staging pool: a block per slot.
+    const std::size_t a = plan_.alignment();
+    bounce_.reset(static_cast<std::byte*>(std::aligned_alloc(a, nslots_ * a)));
+    if (!bounce_) throw std::bad_alloc();
+    for (unsigned i = 0; i < nslots_; ++i) slots_[i].bounce = bounce_.get() + i * a;
   }
   if (spec_.want_crc) parts_.resize(pieces);
   if (spec_.mem != nullptr) mem_index_ = core.pool().index_of(spec_.mem, spec_.length);
@@ -132,6 +141,8 @@ void Transfer::assign_locked(Slot& s) {
   s.index = next_index_++;
   s.got = 0;
   s.stalls = 0;
+  s.tail_got = 0;
+  s.tail_stalls = 0;
 }
 
 void Transfer::make_idle_locked(Slot& s) noexcept {
@@ -167,99 +178,164 @@ bool Transfer::finishing_locked() noexcept {
 
 void Transfer::submit(Slot& s) noexcept {
   const Piece& p = s.piece;
-  const File& f = *spec_.file;
-  s.op = spec_.op;
-  s.offset = p.io_off + s.got;
-  s.len = p.io_len - s.got;
-  s.datasync = spec_.datasync;
-  if (plan_.staged()) {
-    s.buf = s.staging.data().data() + s.got;
-    s.buf_index = s.staging.index();
+  // A shifted piece's two requests are in flight at once: its O_DIRECT part (none for a
+  // piece of one block) and its last block, into the bounce block.
+  const bool own = !p.shifted || plan_.landed(p) > 0;
+  s.parts.store((own ? 1U : 0U) + (p.shifted ? 1U : 0U), std::memory_order_relaxed);
+  if (own) fill(s, false);
+  if (p.shifted) fill(s, true);
+  // Once the last request is handed over, the slot may move on at once: touch nothing
+  // of it after that.
+  if (own && p.shifted) {
+    issue(s);
+    issue(s.tail);
   } else {
-    s.buf = spec_.mem == nullptr ? nullptr : spec_.mem + (p.io_off - spec_.offset) + s.got;
-    s.buf_index = mem_index_;
+    issue(own ? static_cast<IoRequest&>(s) : s.tail);
   }
-  const std::uint32_t a = f.alignment();
-  const bool direct = p.direct && s.offset % a == 0 && s.len % a == 0 && aligned(s.buf, a);
-  s.fd = (direct || spec_.op == IoOp::Sync) ? f.fd() : f.buffered_fd();
-  s.rw_flags = (!f.direct() && f.dontcache()) ? RWF_DONTCACHE : 0;
-  check_live(s.buf, s.len);
-  auto& c = core_.counters();
-  c.requests_submitted.fetch_add(1, std::memory_order_relaxed);
-  c.bytes_submitted.fetch_add(s.len, std::memory_order_relaxed);
-  c.in_flight.fetch_add(1, std::memory_order_relaxed);
-  logger().trace("submit {} {} fd {} offset {} len {}{}", op_name(s.op, s.datasync), f.path(), s.fd,
-                 s.offset, s.len, s.buf_index >= 0 ? " (fixed buffer)" : "");
-  core_.backend().submit(&s);
 }
 
-void Transfer::io_result(Slot& s, int res) noexcept {
+void Transfer::fill(Slot& s, bool tail) noexcept {
+  const Piece& p = s.piece;
+  const File& f = *spec_.file;
+  IoRequest& r = tail ? static_cast<IoRequest&>(s.tail) : s;
+  r.op = spec_.op;
+  r.datasync = spec_.datasync;
+  if (tail) {
+    // The shifted piece's last block, into the slot's bounce block (not registered).
+    const std::uint32_t landed = plan_.landed(p);
+    r.offset = p.io_off + landed + s.tail_got;
+    r.len = p.io_len - landed - s.tail_got;
+    r.buf = s.bounce + s.tail_got;
+    r.buf_index = -1;
+  } else {
+    r.offset = p.io_off + s.got;
+    r.len = p.io_len - s.got;
+    if (plan_.staged()) {
+      r.buf = s.staging.data().data() + s.got;
+      r.buf_index = s.staging.index();
+    } else if (p.bounced) {
+      r.buf = s.bounce + s.got;
+      r.buf_index = -1;
+    } else if (p.shifted) {
+      // All but the last block, O_DIRECT to the aligned address target + shift(); the
+      // worker stage moves it into place.
+      r.len = plan_.landed(p) - s.got;
+      r.buf = spec_.mem + (p.io_off - spec_.offset) + plan_.shift() + s.got;
+      r.buf_index = mem_index_;
+    } else {
+      r.buf = spec_.mem == nullptr ? nullptr : spec_.mem + (p.io_off - spec_.offset) + s.got;
+      r.buf_index = mem_index_;
+    }
+  }
+  const std::uint32_t a = f.alignment();
+  const bool direct = p.direct && r.offset % a == 0 && r.len % a == 0 && aligned(r.buf, a);
+  r.fd = (direct || spec_.op == IoOp::Sync) ? f.fd() : f.buffered_fd();
+  r.rw_flags = (!f.direct() && f.dontcache()) ? RWF_DONTCACHE : 0;
+}
+
+void Transfer::issue(IoRequest& r) noexcept {
+  check_live(r.buf, r.len);
+  auto& c = core_.counters();
+  c.requests_submitted.fetch_add(1, std::memory_order_relaxed);
+  c.bytes_submitted.fetch_add(r.len, std::memory_order_relaxed);
+  c.in_flight.fetch_add(1, std::memory_order_relaxed);
+  logger().trace("submit {} {} fd {} offset {} len {}{}", op_name(r.op, r.datasync),
+                 spec_.file->path(), r.fd, r.offset, r.len,
+                 r.buf_index >= 0 ? " (fixed buffer)" : "");
+  core_.backend().submit(&r);
+}
+
+void Transfer::io_result(Slot& s, bool tail, int res) noexcept {
+  IoRequest& r = tail ? static_cast<IoRequest&>(s.tail) : s;
+  std::uint32_t& got = tail ? s.tail_got : s.got;
+  unsigned& stalls = tail ? s.tail_stalls : s.stalls;
+  auto resubmit = [&] {
+    fill(s, tail);
+    issue(r);
+  };
   auto& c = core_.counters();
   c.requests_completed.fetch_add(1, std::memory_order_relaxed);
   c.in_flight.fetch_sub(1, std::memory_order_relaxed);
-  logger().trace("complete {} {} offset {} len {}: {}", op_name(s.op, s.datasync),
-                 spec_.file->path(), s.offset, s.len, res);
+  logger().trace("complete {} {} offset {} len {}: {}", op_name(r.op, r.datasync),
+                 spec_.file->path(), r.offset, r.len, res);
   if (res < 0) {
     const int err = -res;
-    if ((err == EAGAIN || err == EINTR) && ++s.stalls <= kMaxStalls) {
+    if ((err == EAGAIN || err == EINTR) && ++stalls <= kMaxStalls) {
       c.requests_retried.fetch_add(1, std::memory_order_relaxed);
-      submit(s);
+      resubmit();
       return;
     }
-    if ((err == EOPNOTSUPP || err == EINVAL) && (s.rw_flags & RWF_DONTCACHE) != 0) {
+    if ((err == EOPNOTSUPP || err == EINVAL) && (r.rw_flags & RWF_DONTCACHE) != 0) {
       spec_.file->disable_dontcache();
       c.requests_retried.fetch_add(1, std::memory_order_relaxed);
-      submit(s);
+      resubmit();
       return;
     }
-    piece_done(
-        s, std::make_exception_ptr(io_error(res, s.op, s.datasync, spec_.file->path(), s.offset)),
-        true);
+    part_over(
+        s, tail,
+        std::make_exception_ptr(io_error(res, r.op, r.datasync, spec_.file->path(), r.offset)));
     return;
   }
   c.bytes_completed.fetch_add(static_cast<std::uint64_t>(res), std::memory_order_relaxed);
-  s.got += static_cast<std::uint32_t>(res);
+  got += static_cast<std::uint32_t>(res);
   const Piece& p = s.piece;
-  const std::uint64_t need =
-      s.op == IoOp::Read ? p.data_off + p.data_len - p.io_off : std::uint64_t{p.io_len};
-  if (s.got >= need) {
-    if (second_stage_) {
-      // The slot leaves the queue for the worker stage: another one can take its place.
-      Slot* list = nullptr;
-      {
-        std::lock_guard lock(mu_);
-        --in_io_;
-        list = pump_locked();
-      }
-      settle(list, StagingBuffer{}, nullptr);
-      core_.workers().push(&s);
-    } else {
-      piece_done(s, nullptr, true);
-    }
+  std::uint64_t need = p.io_len;
+  if (tail) {
+    need = p.io_len - plan_.landed(p);
+  } else if (p.shifted) {
+    need = plan_.landed(p);
+  } else if (r.op == IoOp::Read) {
+    need = p.data_off + p.data_len - p.io_off;
+  }
+  if (got >= need) {
+    part_over(s, tail, nullptr);
     return;
   }
   if (res == 0) {
-    if (s.op == IoOp::Read) {
-      piece_done(s,
-                 std::make_exception_ptr(
-                     Error(Errc::Io, "read " + spec_.file->path() + " at offset " +
-                                         std::to_string(s.offset) + ": unexpected end of file (" +
-                                         std::to_string(need - s.got) + " more bytes expected)")),
-                 true);
+    if (r.op == IoOp::Read) {
+      part_over(s, tail,
+                std::make_exception_ptr(
+                    Error(Errc::Io, "read " + spec_.file->path() + " at offset " +
+                                        std::to_string(r.offset) + ": unexpected end of file (" +
+                                        std::to_string(need - got) + " more bytes expected)")));
       return;
     }
-    if (++s.stalls > kMaxStalls) {
-      piece_done(
-          s,
-          std::make_exception_ptr(io_error(-EIO, s.op, s.datasync, spec_.file->path(), s.offset)),
-          true);
+    if (++stalls > kMaxStalls) {
+      part_over(
+          s, tail,
+          std::make_exception_ptr(io_error(-EIO, r.op, r.datasync, spec_.file->path(), r.offset)));
       return;
     }
   } else {
-    s.stalls = 0;
+    stalls = 0;
   }
   c.requests_retried.fetch_add(1, std::memory_order_relaxed);
-  submit(s);
+  resubmit();
+}
+
+void Transfer::part_over(Slot& s, bool tail, std::exception_ptr err) noexcept {
+  // Each request writes only its own error; the last one over reads both.
+  if (err) s.part_error[tail ? 1 : 0] = std::move(err);
+  if (s.parts.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // The failure at the lower offset: the O_DIRECT part's, then the last block's.
+  std::exception_ptr first = s.part_error[0] ? s.part_error[0] : s.part_error[1];
+  s.part_error[0] = nullptr;
+  s.part_error[1] = nullptr;
+  if (first) {
+    piece_done(s, std::move(first), true);
+  } else if (second_stage_) {
+    // The slot leaves the queue for the worker stage: another one can take its place.
+    Slot* list = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      --in_io_;
+      list = pump_locked();
+    }
+    settle(list, StagingBuffer{}, nullptr);
+    core_.workers().push(&s);
+  } else {
+    piece_done(s, nullptr, true);
+  }
 }
 
 }  // namespace xfer

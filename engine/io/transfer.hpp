@@ -2,13 +2,14 @@
 // engine is a Transfer, and this is the one place that knows what a result means.
 //
 // Overview. A transfer is cut into pieces (plan.hpp). It owns its request slots,
-// allocated once when it starts: each slot carries one piece at a time through I/O,
-// then (for reads with CRC, staged reads and scans) a second stage on a worker thread
-// (copy out of the staging buffer, CRC-32, the scan callback), and then goes back to
-// the idle slots. At most queue_depth slots are in I/O (or waiting for a staging
-// buffer); a slot that moves on to the worker stage frees its place at once, so with
-// 2 x queue_depth slots the device keeps queue_depth requests while workers checksum
-// the chunks that already landed. The chunk CRCs are joined in file order with
+// allocated once when it starts: each slot carries one piece at a time through I/O (one
+// request, or two at once for a shifted piece: plan.hpp), then (for reads with CRC,
+// staged and shifted reads and scans) a second stage on a worker thread (copy out of
+// the staging buffer or the shifted move, CRC-32, the scan callback), and then goes
+// back to the idle slots. At most queue_depth slots are in I/O (or waiting for a
+// staging buffer); a slot that moves on to the worker stage frees its place at once, so
+// with 2 x queue_depth slots the device keeps queue_depth requests while workers
+// checksum the chunks that already landed. The chunk CRCs are joined in file order with
 // crc32_combine.
 //
 // Partial I/O. A short read or write resubmits the remainder (on the buffered twin when
@@ -18,9 +19,10 @@
 // to plain buffered I/O. Results that make no progress are retried at most kMaxStalls
 // times in a row.
 //
-// Errors. Any other negative result fails the transfer with io_error(); pieces already
-// in flight finish, no new piece starts, and the callback receives the first error
-// once every slot is idle and every staging buffer is back in the pool.
+// Errors. Any other negative result fails the transfer with io_error() (a shifted piece
+// whose two requests both fail reports the lower offset); pieces already in flight
+// finish, no new piece starts, and the callback receives the first error once every
+// slot is idle and every staging buffer is back in the pool.
 //
 // Shutdown. Once the engine stops, slots take no new pieces and the transfer completes
 // with Errc::Cancelled unless it had already finished all its pieces.

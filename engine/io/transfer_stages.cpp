@@ -1,5 +1,6 @@
-// The second half of a piece's life: the worker stage (staging copy, CRC-32, scan
-// callback), in-order CRC joining, recycling of slots and buffers, and finishing.
+// The second half of a piece's life: the worker stage (staging copy, the shifted move,
+// CRC-32, scan callback), in-order CRC joining, recycling of slots and buffers, and
+// finishing.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -22,9 +23,31 @@ std::uint64_t now_ns() noexcept {
                                         .count());
 }
 
+// Copies len bytes from src to dst (which may overlap with dst below src) in blocks and,
+// when want_crc, continues `crc` over each block while the copy has it in cache, instead
+// of reading the whole piece from memory a second time.
+void move_block_wise(std::byte* dst, const std::byte* src, std::size_t len, bool want_crc,
+                     std::uint32_t& crc, StatCounters& c) noexcept {
+  if (!want_crc) {
+    std::memmove(dst, src, len);
+    return;
+  }
+  std::uint64_t crc_ns = 0;
+  for (std::size_t done = 0; done < len;) {
+    const std::size_t n = std::min(kFuseBlock, len - done);
+    std::memmove(dst + done, src + done, n);
+    const std::uint64_t t0 = now_ns();
+    crc = crc32(std::span<const std::byte>(dst + done, n), crc);
+    crc_ns += now_ns() - t0;
+    done += n;
+  }
+  c.crc_ns.fetch_add(crc_ns, std::memory_order_relaxed);
+}
+
 }  // namespace
 
-void Slot::complete(int res) noexcept { owner->io_result(*this, res); }
+void Slot::complete(int res) noexcept { owner->io_result(*this, false, res); }
+void BounceRequest::complete(int res) noexcept { slot->owner->io_result(*slot, true, res); }
 void Slot::run() noexcept { owner->second_stage(*this); }
 void Slot::cancel() noexcept {
   owner->piece_done(*this, std::make_exception_ptr(Error(Errc::Cancelled, "engine shut down")),
@@ -52,24 +75,20 @@ void Transfer::second_stage(Slot& s) noexcept {
     c.callback_ns.fetch_add(now_ns() - t0, std::memory_order_relaxed);
   } else {
     std::byte* dst = spec_.mem + (p.data_off - spec_.offset);
-    if (plan_.staged() && spec_.want_crc) {
-      // Copy and CRC in one pass, block by block: the CRC reads each block while the copy
-      // has it in cache, instead of reading the whole piece from memory a second time.
-      const std::byte* src = s.staging.data().data() + (p.data_off - p.io_off);
-      std::uint64_t crc_ns = 0;
+    if (p.shifted) {
+      // Down by shift() (forward, block by block: a block's destination lies below every
+      // byte still to move), then the bounce block behind it.
+      const std::uint32_t landed = plan_.landed(p);
       std::uint32_t crc = 0;
-      for (std::size_t done = 0; done < p.data_len;) {
-        const std::size_t n = std::min(kFuseBlock, p.data_len - done);
-        std::memcpy(dst + done, src + done, n);
-        const std::uint64_t t0 = now_ns();
-        crc = crc32(std::span<const std::byte>(dst + done, n), crc);
-        crc_ns += now_ns() - t0;
-        done += n;
-      }
+      move_block_wise(dst, dst + plan_.shift(), landed, spec_.want_crc, crc, c);
+      move_block_wise(dst + landed, s.bounce, p.io_len - landed, spec_.want_crc, crc, c);
       s.crc = crc;
-      c.crc_ns.fetch_add(crc_ns, std::memory_order_relaxed);
-    } else if (plan_.staged()) {
-      std::memcpy(dst, s.staging.data().data() + (p.data_off - p.io_off), p.data_len);
+    } else if (plan_.staged() || p.bounced) {
+      const std::byte* src =
+          (p.bounced ? s.bounce : s.staging.data().data()) + (p.data_off - p.io_off);
+      std::uint32_t crc = 0;
+      move_block_wise(dst, src, p.data_len, spec_.want_crc, crc, c);
+      s.crc = crc;
     } else if (spec_.want_crc) {
       const std::uint64_t t0 = now_ns();
       s.crc = crc32(std::span<const std::byte>(dst, p.data_len));

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,15 @@ inline constexpr unsigned kMaxStalls = 64;
 [[nodiscard]] const char* op_name(IoOp op, bool datasync) noexcept;
 
 class Transfer;
+class Slot;
+
+// A shifted piece's second request (its last block, into the slot's bounce block), in
+// flight beside the slot's own.
+class BounceRequest final : public IoRequest {
+ public:
+  Slot* slot = nullptr;
+  void complete(int res) noexcept override;
+};
 
 // One request slot. A slot is idle (on the transfer's idle stack), waiting for a
 // staging buffer, in I/O, or in the worker stage; at most queue_depth slots are in I/O
@@ -43,12 +53,21 @@ class Slot final : public IoRequest, public WorkItem, public BufferWaiter {
   Slot* link = nullptr;  // idle stack, or the list of slots to submit
   Piece piece;
   std::uint64_t index = 0;  // piece number
-  std::uint32_t got = 0;    // bytes of the piece's window done
+  std::uint32_t got = 0;    // bytes of the piece's window done (shifted: of its O_DIRECT part)
   unsigned stalls = 0;      // results in a row without progress
+  // Shifted pieces: the last block's request and its progress. The piece leaves I/O when
+  // the last of its `parts` requests (1 or 2) is over; each request keeps its own failure
+  // in part_error (0: the slot's own, 1: the bounce block's).
+  BounceRequest tail;
+  std::uint32_t tail_got = 0;
+  unsigned tail_stalls = 0;
+  std::atomic<unsigned> parts{0};
+  std::exception_ptr part_error[2];
   std::uint32_t crc = 0;
   bool idle = true;
   bool waiting = false;  // queued in the pool for a staging buffer
   StagingBuffer staging;
+  std::byte* bounce = nullptr;  // Shifted reads: the slot's block for a piece's last block
 
   void complete(int res) noexcept override;
   void run() noexcept override;
@@ -66,8 +85,11 @@ class Transfer final : public WorkItem {
   void run() noexcept override { finish(); }
   void cancel() noexcept override { finish(); }
 
+  // Submits the slot's piece: one request, two for a shifted piece.
   void submit(Slot& s) noexcept;
-  void io_result(Slot& s, int res) noexcept;
+  // A result of the slot's own request, or of its bounce request (`tail`): resubmits the
+  // rest, or hands the request's outcome to part_over().
+  void io_result(Slot& s, bool tail, int res) noexcept;
   void second_stage(Slot& s) noexcept;
   // The slot's piece is over (from_io: it never reached the worker stage).
   void piece_done(Slot& s, std::exception_ptr err, bool from_io) noexcept;
@@ -82,6 +104,11 @@ class Transfer final : public WorkItem {
 
   // Hands pieces to idle slots while fewer than queue_depth are in I/O; returns the
   // slots to submit once the lock is released (linked through Slot::link).
+  // Sets up the slot's own request (or its bounce request) for what is left of it.
+  void fill(Slot& s, bool tail) noexcept;
+  void issue(IoRequest& r) noexcept;
+  // One request of the piece is over; the last one moves the piece on.
+  void part_over(Slot& s, bool tail, std::exception_ptr err) noexcept;
   [[nodiscard]] Slot* pump_locked();
   void assign_locked(Slot& s);
   void make_idle_locked(Slot& s) noexcept;
@@ -107,6 +134,10 @@ class Transfer final : public WorkItem {
   unsigned queue_depth_ = 0;
   unsigned nslots_ = 0;
   std::unique_ptr<Slot[]> slots_;
+  struct FreeBounce {
+    void operator()(std::byte* p) const noexcept { std::free(p); }
+  };
+  std::unique_ptr<std::byte, FreeBounce> bounce_;  // Shifted reads: one block per slot
 
   std::mutex mu_;
   std::uint64_t cursor_ = 0;

@@ -1,19 +1,19 @@
 // Read-ahead for loaders that read tensors one after another in file order with only
 // one or two read_into calls outstanding (issue 21).
 //
-// Why. Such a loader leaves the device idle between calls: while a tensor's last chunk
-// is copied and checksummed, its future becomes ready and the caller asks for the next
+// Why. Such a loader leaves the device idle between calls: while a tensor's last chunk is
+// copied and checksummed, its future becomes ready and the caller asks for the next
 // tensor, nothing is read. Runs of tiny tensors (norms, biases) cost a device round trip
-// each. When a staged read_into (O_DIRECT into a destination not congruent to the file
-// offset) that followed the previous call in file order completes, and the calls made
-// after it span less than a chunk (a loader about to ask for what follows), the reader
-// starts reading the next window of the file (one chunk from the latest call's end,
-// the tensor's end for a loader with one call outstanding) into a staging buffer of the
-// engine's pool, before the caller hears of the completion. Started then rather than at
-// the call, the window takes no queue depth from the call's own transfer. The read_into
-// calls whose first bytes lie in the window take them from it (copy + CRC on an engine
-// worker) and read only the rest through the engine; the CRCs are joined with
-// crc32_combine.
+// each. When a read_into that the engine copies into place (O_DIRECT into a destination
+// not congruent to the file offset: staged or shifted, io/plan.hpp) that followed the
+// previous call in file order completes, and the calls made after it span less than a
+// chunk (a loader about to ask for what follows), the reader starts reading the next
+// window of the file (one chunk from the latest call's end, the tensor's end for a loader
+// with one call outstanding) into a staging buffer of the engine's pool, before the
+// caller hears of the completion. Started then rather than at the call, the window takes
+// no queue depth from the call's own transfer. The read_into calls whose first bytes lie
+// in the window take them from it (copy + CRC on an engine worker) and read only the rest
+// through the engine; the CRCs are joined with crc32_combine.
 //
 // Bounds. One window per shard is current; a window is started only when at least two
 // of the engine's registered buffers are free (read-ahead never grows the pool nor waits
@@ -102,11 +102,11 @@ class ReadWindow {
 
 class ReadAhead {
  public:
-  // Called when a staged read_into of file bytes [begin, end) starts (chunk: the
-  // engine's chunk_size). Returns the current window when it holds the byte at `begin`
-  // and the file is unchanged since it was started (null: read it all as usual); notes
-  // whether the call follows the previous one in file order, and drops the window when
-  // it does not.
+  // Called when a copied (staged or shifted) read_into of file bytes [begin, end) starts
+  // (chunk: the engine's chunk_size). Returns the current window when it holds the byte
+  // at `begin` and the file is unchanged since it was started (null: read it all as
+  // usual); notes whether the call follows the previous one in file order, and drops the
+  // window when it does not.
   [[nodiscard]] std::shared_ptr<ReadWindow> on_read(std::uint64_t chunk, int stamp_fd,
                                                     std::uint64_t begin, std::uint64_t end);
   // Called when that read (ending at `end`) succeeded, before its caller hears of it.

@@ -94,17 +94,18 @@ struct Join {
   std::uint32_t rest_crc = 0;
 };
 
-// A read_into that O_DIRECT can only serve through staging buffers (dst not congruent to
-// the file offset): offered to the shard's read-ahead (read_ahead.hpp). Returns false when
+// A read_into that O_DIRECT can only serve with a copy (dst not congruent to the file
+// offset: the engine stages or shifts it): offered to the shard's read-ahead
+// (read_ahead.hpp). Returns false when
 // read-ahead is off for it (the caller reads it as usual); `fin` is then untouched.
 bool read_with_window(Engine& engine, const std::shared_ptr<const Shard>& shard, std::size_t index,
                       std::span<std::byte> dst, bool check, CrcCallback& fin) {
   const File& file = shard->io_file();
   const std::uint64_t begin = shard->abs_begin(index);
-  // The engine's own choice (io/plan.hpp) decides whether this read goes through staging.
+  // The engine's own choice (io/plan.hpp) decides whether this read is copied into place.
   if (!shard->read_ahead_on ||
       !Planner(file, begin, dst.size(), dst.data(), false, true, engine.options().chunk_size)
-           .staged()) {
+           .copies()) {
     return false;
   }
   const std::uint64_t end = begin + dst.size();

@@ -29,15 +29,20 @@
 // O_DIRECT. For a direct File, chunks whose offset, length or memory address are not
 // aligned to File::alignment() are transferred through the File's buffered twin fd, so
 // callers may pass any offset and size. Reads whose memory is not congruent with the
-// file offset (modulo the alignment) stay O_DIRECT: aligned windows are read into
-// staging buffers and a worker copies the requested bytes out (together with the CRC).
+// file offset (modulo the alignment) stay O_DIRECT without staging buffers: each aligned
+// window is read into its own place in the destination, shifted by less than a block,
+// its last block (and the partial blocks at either end of the range) into a small
+// block the engine allocates per transfer; a worker moves the bytes into place (together
+// with the CRC). Nothing outside the destination is written. Only such reads that hold
+// no whole block go through staging buffers.
 //
 // Thread safety. All Engine member functions are safe for concurrent use from many
 // threads. Callbacks run on engine threads (or inline, on the caller's thread, for
 // invalid arguments and empty ranges): they must not block on other engine futures or
-// on acquire_buffer(). Transfers that need staging buffers (scan, staged reads) wait
-// in FIFO order for one when the pool is at its cap (max_buffer_count), so holding every
-// buffer up to the cap stalls them.
+// on acquire_buffer(). Transfers that need staging buffers (scan, reads into memory not
+// congruent to the offset that hold no whole block) wait in FIFO order for one when the
+// pool is at its cap (max_buffer_count), so holding every buffer up to the cap stalls
+// them.
 #pragma once
 
 #include "stsw/export.hpp"

@@ -78,6 +78,32 @@ TEST_P(TruncateTest, EveryPathFailsWithIo) {
   }
 }
 
+// O_DIRECT into memory not congruent to the file offset (a packed arena: the engine's
+// shifted reads), with the end of file inside the tensor: the error names the tensor, the
+// file and the offset where the bytes ran out.
+TEST_P(TruncateTest, NonCongruentReadIntoNamesTensorFileAndOffset) {
+  if (std::get<1>(GetParam()) != ReadMode::Direct) GTEST_SKIP() << "O_DIRECT reads only";
+  const auto r = open();
+  const std::uint64_t begin = r.shards()[0].data_offset + r.meta("big").offset_begin;
+  const std::uint64_t cut = begin + 100000;
+  truncate_to(cut);
+  const std::size_t n = r.meta("big").nbytes();
+  std::vector<std::byte> arena(n + 8192);
+  // dst + k is congruent to `begin` for exactly one k in [0, 4096): take the next one.
+  const auto base = reinterpret_cast<std::uintptr_t>(arena.data());
+  const std::size_t k = ((begin % 4096) + 4096 - base % 4096) % 4096;
+  const std::span<std::byte> dst(arena.data() + k + 1, n);
+  try {
+    r.read_into("big", dst).get();
+    FAIL() << "read past the end succeeded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::Io) << e.what();
+    EXPECT_THAT(e.message(), HasSubstr("tensor 'big'"));
+    EXPECT_THAT(e.message(), HasSubstr(path_));
+    EXPECT_THAT(e.message(), HasSubstr("offset"));
+  }
+}
+
 TEST_P(TruncateTest, TruncatedToTheHeaderOnly) {
   const auto r = open();
   truncate_to(r.shards()[0].data_offset);
