@@ -171,7 +171,7 @@ def test_error_while_copying_leaves_the_previous_checkpoint(tmp_path, monkeypatc
 
 
 def test_two_ranks_column_blocks_of_transposed_tensors(tmp_path):
-    """Each of 2 gloo ranks saves column blocks of 16 transposed tensors (one run per row:
+    """Each of 2 gloo ranks saves column blocks of 8 transposed tensors (one run per row:
     every run of a block shares one copy): each rank's peak RSS grows by about one block,
     the checkpoint loads back exactly, and a copy failing on rank 1 fails the save on both
     ranks with the previous checkpoint left in place (dist_worker.py, "lazy")."""
