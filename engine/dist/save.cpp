@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <future>
 #include <map>
 #include <set>
@@ -28,6 +29,29 @@ constexpr std::uint64_t kWriteRequest = 64ULL << 20;
 // than the copy into the page cache.
 constexpr std::uint64_t kDirectMin = 1ULL << 20;
 
+// The staged writes of a rank in flight, at most `cap` (the pool's registered buffers):
+// when the disk is slower than the copies, more would only make the pool map extra
+// buffers (it grows on demand, up to 1 GiB by default) instead of waiting for the disk.
+struct StagedWindow {
+  std::size_t cap = 1;
+  std::deque<std::future<void>> q;
+
+  void make_room() {
+    while (q.size() >= cap) {
+      std::future<void> f = std::move(q.front());
+      q.pop_front();
+      f.get();
+    }
+  }
+  // Waits for every staged write (see wait_all), rethrowing the first failure.
+  void wait() {
+    std::vector<std::future<void>> all(std::make_move_iterator(q.begin()),
+                                       std::make_move_iterator(q.end()));
+    q.clear();
+    wait_all(all);
+  }
+};
+
 // Queues the writes of one piece (`d` at `at` in `f`) and returns its CRC-32, computed on
 // this thread while the engine writes. `f` is O_DIRECT where the file system allows it:
 // the blocks wholly inside the piece go direct (from `d` itself when its address is
@@ -40,7 +64,7 @@ constexpr std::uint64_t kDirectMin = 1ULL << 20;
 // The futures of requests that read `d` itself go to `in_place`, those of staged copies to
 // `staged`; `stage` (sourced bytes, to be freed soon) copies every direct block.
 std::uint32_t write_piece(Engine& engine, const File& f, std::uint64_t at,
-                          std::span<const std::byte> d, std::vector<std::future<void>>& staged,
+                          std::span<const std::byte> d, StagedWindow& staged,
                           std::vector<std::future<void>>& in_place, bool stage) {
   Crc32 crc;
   auto plain = [&](std::uint64_t from, std::uint64_t to) {
@@ -62,13 +86,14 @@ std::uint32_t write_piece(Engine& engine, const File& f, std::uint64_t at,
     plain(head, body_end);
   } else {
     for (std::uint64_t o = head; o < body_end;) {
+      staged.make_room();
       StagingBuffer b = engine.acquire_buffer();
       const std::size_t n =
           static_cast<std::size_t>(std::min<std::uint64_t>(b.capacity(), body_end - o));
       const auto src = d.subspan(o, n);
       std::memcpy(b.data().data(), src.data(), n);
       crc.update(src);
-      staged.push_back(engine.write(f, at + o, std::move(b), n));
+      staged.q.push_back(engine.write(f, at + o, std::move(b), n));
       o += n;
     }
   }
@@ -129,8 +154,10 @@ RankReport write_rank(const SavePlan& plan, int rank, const std::vector<std::str
   report.rank = rank;
   Sourced sourced;  // before `pending`: dropped after every request was waited for
   std::vector<std::future<void>> pending;
+  StagedWindow staged;
   try {
     if (!engine) engine = Engine::shared();
+    staged.cap = std::max(1U, engine->options().buffer_count);
     if (temp_files.size() != plan.shards.size()) {
       throw Error(Errc::InvalidArgument,
                   "rank " + std::to_string(rank) + ": " + std::to_string(temp_files.size()) +
@@ -181,7 +208,7 @@ RankReport write_rank(const SavePlan& plan, int rank, const std::vector<std::str
         }
         const bool src = p.source != nullptr;
         report.pieces.push_back({name, w.begin, w.end,
-                                 write_piece(*engine, it->second, w.file_offset, d, pending,
+                                 write_piece(*engine, it->second, w.file_offset, d, staged,
                                              src ? sourced.in_place : pending, src)});
       } else {
         // A replica written by a lower rank: only its CRC, to compare.
@@ -190,6 +217,7 @@ RankReport write_rank(const SavePlan& plan, int rank, const std::vector<std::str
     }
     sourced.drop();
     wait_all(pending);
+    staged.wait();
     if (durable) {
       std::vector<std::future<void>> syncs;
       for (auto& [s, f] : files) syncs.push_back(engine->sync(f, true));
@@ -206,6 +234,10 @@ RankReport write_rank(const SavePlan& plan, int rank, const std::vector<std::str
   }
   try {
     wait_all(pending);  // after a failure: the engine must be done with `data`
+  } catch (...) {
+  }
+  try {
+    staged.wait();
   } catch (...) {
   }
   try {

@@ -168,8 +168,10 @@ struct PieceBytes {
 // end - begin of them) into the coordinator's temporary files, computes their CRCs and,
 // when `durable`, fdatasyncs the files it wrote. The blocks wholly inside a piece are
 // written O_DIRECT where the file system allows it (staged through the engine's buffers
-// when `data[i]` is not congruent with its file offset, or is sourced), the blocks shared
-// with a neighbouring piece or the header through the page cache. Never throws: any
+// when `data[i]` is not congruent with its file offset, or is sourced: at most the pool's
+// buffer_count staged writes in flight, so a disk slower than the copies is waited for
+// instead of growing the pool), the blocks shared with a neighbouring piece or the header
+// through the page cache. Never throws: any
 // failure (a missing file, a short buffer: LengthMismatch, I/O, an exception from a
 // source: its kind, or Io, naming the tensor) is returned as ok == false. `engine`: null
 // for Engine::shared(). The spans of `data` must stay valid until it returns.
