@@ -319,10 +319,10 @@ def lazy(rank: int, world: int, root: str):
     small = os.path.join(root, "lazyfail")
     base = torch.arange(64, dtype=torch.float32).reshape(8, 8)
 
-    def blocks(scale):  # column blocks, transposed views
-        return {n: sd.Shard((base * scale + k)[:, rank * 4:(rank + 1) * 4].t().contiguous()
-                            .t(),
-                            (8, 8), (0, rank * 4)) for k, n in enumerate(("a", "b", "c"))}
+    def blocks(scale):  # column blocks, each a transposed view of a [4, 8] tensor
+        cols = slice(rank * 4, (rank + 1) * 4)
+        return {n: sd.Shard((base * scale + k)[:, cols].t().contiguous().t(), (8, 8),
+                            (0, rank * 4)) for k, n in enumerate(("a", "b", "c"))}
 
     sd.save(blocks(1), small, durable=False)
     before = snapshot(small)
@@ -354,7 +354,8 @@ def main():
     scenario, rank, world, port, root = sys.argv[1], *map(int, sys.argv[2:5]), sys.argv[5]
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world, timeout=datetime.timedelta(seconds=30))
-    {"matrix": matrix, "killed": killed, "columns": columns, "lazy": lazy}[scenario](rank, world, root)
+    scenarios = {"matrix": matrix, "killed": killed, "columns": columns, "lazy": lazy}
+    scenarios[scenario](rank, world, root)
     dist.barrier()
     dist.destroy_process_group()
 
