@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <future>
 #include <map>
 #include <set>
@@ -28,6 +29,29 @@ constexpr std::uint64_t kWriteRequest = 64ULL << 20;
 // than the copy into the page cache.
 constexpr std::uint64_t kDirectMin = 1ULL << 20;
 
+// The staged writes of a rank in flight, at most `cap` (the pool's registered buffers):
+// when the disk is slower than the copies, more would only make the pool map extra
+// buffers (it grows on demand, up to 1 GiB by default) instead of waiting for the disk.
+struct StagedWindow {
+  std::size_t cap = 1;
+  std::deque<std::future<void>> q;
+
+  void make_room() {
+    while (q.size() >= cap) {
+      std::future<void> f = std::move(q.front());
+      q.pop_front();
+      f.get();
+    }
+  }
+  // Waits for every staged write (see wait_all), rethrowing the first failure.
+  void wait() {
+    std::vector<std::future<void>> all(std::make_move_iterator(q.begin()),
+                                       std::make_move_iterator(q.end()));
+    q.clear();
+    wait_all(all);
+  }
+};
+
 // Queues the writes of one piece (`d` at `at` in `f`) and returns its CRC-32, computed on
 // this thread while the engine writes. `f` is O_DIRECT where the file system allows it:
 // the blocks wholly inside the piece go direct (from `d` itself when its address is
@@ -37,13 +61,16 @@ constexpr std::uint64_t kDirectMin = 1ULL << 20;
 // buffered descriptor), so no two writers ever write the same block directly. Direct
 // writes keep the ranks' data out of the page cache: buffered writes of fresh page-cache
 // pages cost several times the direct rate here (PERF_NOTES.md, "Disk" and "Memory").
+// The futures of requests that read `d` itself go to `in_place`, those of staged copies to
+// `staged`; `stage` (sourced bytes, to be freed soon) copies every direct block.
 std::uint32_t write_piece(Engine& engine, const File& f, std::uint64_t at,
-                          std::span<const std::byte> d, std::vector<std::future<void>>& pending) {
+                          std::span<const std::byte> d, StagedWindow& staged,
+                          std::vector<std::future<void>>& in_place, bool stage) {
   Crc32 crc;
   auto plain = [&](std::uint64_t from, std::uint64_t to) {
     for (std::uint64_t o = from; o < to; o += kWriteRequest) {
       const auto part = d.subspan(o, std::min<std::uint64_t>(kWriteRequest, to - o));
-      pending.push_back(engine.write(f, at + o, part));
+      in_place.push_back(engine.write(f, at + o, part));
       crc.update(part);
     }
   };
@@ -55,17 +82,18 @@ std::uint32_t write_piece(Engine& engine, const File& f, std::uint64_t at,
   }
   const std::uint64_t body_end = head + (d.size() - head) / a * a;
   plain(0, head);
-  if (reinterpret_cast<std::uintptr_t>(d.data() + head) % a == 0) {
+  if (!stage && reinterpret_cast<std::uintptr_t>(d.data() + head) % a == 0) {
     plain(head, body_end);
   } else {
     for (std::uint64_t o = head; o < body_end;) {
+      staged.make_room();
       StagingBuffer b = engine.acquire_buffer();
       const std::size_t n =
           static_cast<std::size_t>(std::min<std::uint64_t>(b.capacity(), body_end - o));
       const auto src = d.subspan(o, n);
       std::memcpy(b.data().data(), src.data(), n);
       crc.update(src);
-      pending.push_back(engine.write(f, at + o, std::move(b), n));
+      staged.q.push_back(engine.write(f, at + o, std::move(b), n));
       o += n;
     }
   }
@@ -73,16 +101,63 @@ std::uint32_t write_piece(Engine& engine, const File& f, std::uint64_t at,
   return crc.value();
 }
 
+// The bytes of the current PieceBytes::source and the futures of the requests that read
+// them in place.
+struct Sourced {
+  const std::function<SourcedBytes()>* key = nullptr;
+  SourcedBytes bytes;
+  std::vector<std::future<void>> in_place;
+
+  // Waits until the engine let go of the bytes, then drops them (rethrows a write failure
+  // after dropping them).
+  void drop() {
+    key = nullptr;
+    try {
+      wait_all(in_place);
+    } catch (...) {
+      bytes = {};
+      throw;
+    }
+    bytes = {};
+  }
+};
+
+// Makes the bytes of `source` for tensor `name`: an exception becomes an Error naming it.
+SourcedBytes make_bytes(const std::function<SourcedBytes()>& source, int rank,
+                        const std::string& name) {
+  const std::string where =
+      "rank " + std::to_string(rank) + ": tensor " + codec::quote(name) + ": making its bytes: ";
+  try {
+    return source();
+  } catch (const Error& e) {
+    throw Error(e.code(), where + e.what());
+  } catch (const std::exception& e) {
+    throw Error(Errc::Io, where + e.what());
+  }
+}
+
 }  // namespace
 
 RankReport write_rank(const SavePlan& plan, int rank, const std::vector<std::string>& temp_files,
                       const std::vector<std::span<const std::byte>>& data, bool durable,
                       std::shared_ptr<Engine> engine) {
+  std::vector<PieceBytes> pieces;
+  pieces.reserve(data.size());
+  for (const auto d : data) pieces.push_back({d, nullptr, 0});
+  return write_rank(plan, rank, temp_files, pieces, durable, std::move(engine));
+}
+
+RankReport write_rank(const SavePlan& plan, int rank, const std::vector<std::string>& temp_files,
+                      const std::vector<PieceBytes>& data, bool durable,
+                      std::shared_ptr<Engine> engine) {
   RankReport report;
   report.rank = rank;
+  Sourced sourced;  // before `pending`: dropped after every request was waited for
   std::vector<std::future<void>> pending;
+  StagedWindow staged;
   try {
     if (!engine) engine = Engine::shared();
+    staged.cap = std::max(1U, engine->options().buffer_count);
     if (temp_files.size() != plan.shards.size()) {
       throw Error(Errc::InvalidArgument,
                   "rank " + std::to_string(rank) + ": " + std::to_string(temp_files.size()) +
@@ -99,7 +174,24 @@ RankReport write_rank(const SavePlan& plan, int rank, const std::vector<std::str
     for (const PieceWrite& w : plan.writes) {
       if (w.rank != rank) continue;
       const std::string& name = plan.tensors[w.tensor].name;
-      const std::span<const std::byte> d = data.at(w.piece);
+      const PieceBytes& p = data.at(w.piece);
+      std::span<const std::byte> d = p.data;
+      if (p.source) {
+        if (sourced.key != p.source.get()) {
+          sourced.drop();  // one sourced buffer at a time: the previous one is staged
+          sourced.bytes = make_bytes(*p.source, rank, name);
+          sourced.key = p.source.get();
+        }
+        const std::uint64_t have = sourced.bytes.data.size();
+        if (p.offset > have || have - p.offset < w.end - w.begin) {
+          throw Error(Errc::LengthMismatch,
+                      "rank " + std::to_string(rank) + ": tensor " + codec::quote(name) +
+                          " bytes [" + std::to_string(w.begin) + ", " + std::to_string(w.end) +
+                          "): its source made " + std::to_string(have) +
+                          " bytes, the piece starts at " + std::to_string(p.offset));
+        }
+        d = sourced.bytes.data.subspan(p.offset, w.end - w.begin);
+      }
       if (d.size() != w.end - w.begin) {
         throw Error(Errc::LengthMismatch,
                     "rank " + std::to_string(rank) + ": tensor " + codec::quote(name) + " bytes [" +
@@ -114,14 +206,18 @@ RankReport write_rank(const SavePlan& plan, int rank, const std::vector<std::str
                             File::open(temp_files[w.shard], O_RDWR | O_CLOEXEC, 0, IoMode::Auto))
                    .first;
         }
-        report.pieces.push_back(
-            {name, w.begin, w.end, write_piece(*engine, it->second, w.file_offset, d, pending)});
+        const bool src = p.source != nullptr;
+        report.pieces.push_back({name, w.begin, w.end,
+                                 write_piece(*engine, it->second, w.file_offset, d, staged,
+                                             src ? sourced.in_place : pending, src)});
       } else {
         // A replica written by a lower rank: only its CRC, to compare.
         report.pieces.push_back({name, w.begin, w.end, crc32(d)});
       }
     }
+    sourced.drop();
     wait_all(pending);
+    staged.wait();
     if (durable) {
       std::vector<std::future<void>> syncs;
       for (auto& [s, f] : files) syncs.push_back(engine->sync(f, true));
@@ -138,6 +234,14 @@ RankReport write_rank(const SavePlan& plan, int rank, const std::vector<std::str
   }
   try {
     wait_all(pending);  // after a failure: the engine must be done with `data`
+  } catch (...) {
+  }
+  try {
+    staged.wait();
+  } catch (...) {
+  }
+  try {
+    sourced.drop();  // and with the sourced bytes, which are dropped on this thread
   } catch (...) {
   }
   if (!report.ok) report.pieces.clear();

@@ -31,6 +31,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -38,6 +39,7 @@
 #include <vector>
 
 #include "stsw/dtype.hpp"
+#include "stsw/dump.hpp"
 #include "stsw/engine.hpp"
 #include "stsw/error.hpp"
 #include "stsw/header.hpp"
@@ -143,14 +145,41 @@ struct RankReport {
                                                           const std::vector<PieceReport>& pieces,
                                                           const std::vector<int>& ranks);
 
+// The bytes of one of a rank's pieces for write_rank: `data` in caller memory, or, when
+// `source` is set (`data` is then ignored), bytes [offset, offset + end - begin) of what
+// `*source` returns: bytes made on demand (a contiguous copy of a strided tensor, a
+// byte-order conversion, a device-to-host copy), with TensorView::source's contract
+// (include/stsw/dump.hpp). Consecutive pieces may share one source (the same pointer: the
+// runs of a column block share the block's copy). write_rank calls a source when the
+// first piece using it is written, on the calling thread, never after a failure, and
+// drops the returned owner once those pieces are staged (the blocks written O_DIRECT are
+// copied into staging buffers; the head/tail blocks and short pieces written through the
+// page cache are waited for) and before it calls the next source: a rank holds one
+// sourced buffer at a time, whatever the number of its tensors. The owner is dropped on
+// the calling thread, also after a failure (once the engine let go of the bytes). A
+// source shared by pieces that are not consecutive is called again for each run of them.
+struct PieceBytes {
+  std::span<const std::byte> data;
+  std::shared_ptr<const std::function<SourcedBytes()>> source;
+  std::uint64_t offset = 0;
+};
+
 // Step 4: writes this rank's pieces (`data[i]`: the bytes of decl.pieces[i], exactly
 // end - begin of them) into the coordinator's temporary files, computes their CRCs and,
 // when `durable`, fdatasyncs the files it wrote. The blocks wholly inside a piece are
 // written O_DIRECT where the file system allows it (staged through the engine's buffers
-// when `data[i]` is not congruent with its file offset), the blocks shared with a
-// neighbouring piece or the header through the page cache. Never throws: any failure (a missing
-// file, a short buffer: LengthMismatch, I/O) is returned as ok == false. `engine`: null
-// for Engine::shared(). `data` must stay valid until it returns.
+// when `data[i]` is not congruent with its file offset, or is sourced: at most the pool's
+// buffer_count staged writes in flight, so a disk slower than the copies is waited for
+// instead of growing the pool), the blocks shared with a neighbouring piece or the header
+// through the page cache. Never throws: any
+// failure (a missing file, a short buffer: LengthMismatch, I/O, an exception from a
+// source: its kind, or Io, naming the tensor) is returned as ok == false. `engine`: null
+// for Engine::shared(). The spans of `data` must stay valid until it returns.
+[[nodiscard]] RankReport write_rank(const SavePlan& plan, int rank,
+                                    const std::vector<std::string>& temp_files,
+                                    const std::vector<PieceBytes>& data, bool durable,
+                                    std::shared_ptr<Engine> engine = nullptr);
+// The same with every piece in caller memory.
 [[nodiscard]] RankReport write_rank(const SavePlan& plan, int rank,
                                     const std::vector<std::string>& temp_files,
                                     const std::vector<std::span<const std::byte>>& data,

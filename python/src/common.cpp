@@ -1,8 +1,9 @@
-// BufferGuard and the TensorMeta tuple conversions.
+// BufferGuard, call_source and the TensorMeta tuple conversions.
 #include "common.hpp"
 
 #include <pybind11/stl.h>
 
+#include <memory>
 #include <utility>
 
 #include "stsw/error.hpp"
@@ -36,6 +37,17 @@ void BufferGuard::release() noexcept {
     PyBuffer_Release(&view_);
     held_ = false;
   }
+}
+
+SourcedBytes call_source(pyb::handle make) {
+  pyb::gil_scoped_acquire gil;
+  auto guard = std::make_unique<BufferGuard>(make(), /*writable=*/false);
+  const auto bytes = guard->bytes();
+  std::shared_ptr<const void> owner(guard.release(), [](const BufferGuard* g) {
+    pyb::gil_scoped_acquire gil;
+    delete g;
+  });
+  return {{bytes.data(), bytes.size()}, std::move(owner)};
 }
 
 pyb::tuple meta_to_tuple(const TensorMeta& meta) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <tuple>
 
+#include "stsw/dump.hpp"
 #include "stsw/tensor_meta.hpp"
 
 namespace stsw {
@@ -49,6 +50,13 @@ class BufferGuard {
   Py_buffer view_{};
   bool held_ = false;
 };
+
+// Calls `make` (a Python callable returning a buffer: the bytes of a TensorView::source or
+// dist::PieceBytes::source) with the GIL taken, and holds its buffer until the returned
+// owner is dropped (on any thread: the deleter takes the GIL). A Python exception
+// propagates as pyb::error_already_set, whose state pybind11 frees under the GIL. `make`
+// is borrowed: the caller keeps it alive while the source may be called.
+SourcedBytes call_source(pyb::handle make);
 
 // Runs `f` (a blocking call that touches no Python object) with the GIL released and
 // returns its result once the GIL is held again.

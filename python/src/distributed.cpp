@@ -3,9 +3,11 @@
 // torch.distributed. Messages cross the binding as plain tuples (picklable):
 //   piece declaration: (name, dtype, shape, begin, end)
 //   rank report: (rank, ok, kind, error, [(name, begin, end, crc), ...])
-// The GIL is released while files are written.
+// The GIL is released while files are written; the copies a piece needs first (a strided
+// tensor's, PieceBytes::source) are made, GIL taken, when the piece is written.
 #include <pybind11/stl.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -93,15 +95,52 @@ RankReport report_from_tuple(pyb::handle h) {
   return r;
 }
 
+// A source's Python exception as an stsw::Error (the rank report carries a kind and a
+// message): an stsw.Error keeps its kind, anything else is Io "<type>: <message>", as
+// stsw.distributed's _as_error words it.
+Error source_error(const pyb::error_already_set& e) {
+  pyb::gil_scoped_acquire gil;
+  const pyb::object value = e.value();
+  const std::string text = pyb::str(value).cast<std::string>();
+  if (pyb::hasattr(value, "kind") && pyb::isinstance<pyb::str>(value.attr("kind"))) {
+    return Error(errc_from_name(value.attr("kind").cast<std::string>()), text);
+  }
+  return Error(Errc::Io,
+               pyb::str(value.get_type().attr("__name__")).cast<std::string>() + ": " + text);
+}
+
+// buffers: one per declared piece, in order: a buffer (read in place), or (make, offset):
+// bytes [offset, ...) of what the callable `make` returns (PieceBytes::source: called when
+// the piece is written; consecutive pieces with the same `make` object share one call).
 pyb::tuple py_write_rank(const SavePlan& plan, int rank, const std::vector<std::string>& temp_files,
                          const pyb::list& buffers, bool durable) {
   std::vector<BufferGuard> guards;
-  std::vector<std::span<const std::byte>> data;
+  std::vector<dist::PieceBytes> data;
   guards.reserve(buffers.size());
+  pyb::handle last;
+  std::shared_ptr<const std::function<SourcedBytes()>> source;
   for (auto b : buffers) {
+    if (pyb::isinstance<pyb::tuple>(b)) {
+      auto t = pyb::reinterpret_borrow<pyb::tuple>(b);
+      // `buffers` holds the callable for the whole call: a borrowed handle, so that the
+      // std::function never touches reference counts without the GIL.
+      const pyb::handle make = t[0];
+      if (!source || !make.is(last)) {
+        source = std::make_shared<const std::function<SourcedBytes()>>([make]() {
+          try {
+            return call_source(make);
+          } catch (const pyb::error_already_set& e) {
+            throw source_error(e);
+          }
+        });
+        last = make;
+      }
+      data.push_back({{}, source, t[1].cast<std::uint64_t>()});
+      continue;
+    }
     guards.emplace_back(b, /*writable=*/false);
     const auto bytes = guards.back().bytes();
-    data.emplace_back(bytes.data(), bytes.size());
+    data.push_back({{bytes.data(), bytes.size()}, nullptr, 0});
   }
   RankReport r;
   {

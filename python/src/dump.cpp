@@ -19,20 +19,6 @@
 namespace stsw::py {
 namespace {
 
-// Runs a row's callable (GIL taken) and holds the buffer it returns until stsw::dump drops
-// the owner (on the dumping thread, GIL released: the deleter takes it). A Python
-// exception propagates as pyb::error_already_set, whose state pybind11 frees under the GIL.
-SourcedBytes call_source(pyb::handle make) {
-  pyb::gil_scoped_acquire gil;
-  auto guard = std::make_unique<BufferGuard>(make(), /*writable=*/false);
-  const auto bytes = guard->bytes();
-  std::shared_ptr<const void> owner(guard.release(), [](const BufferGuard* g) {
-    pyb::gil_scoped_acquire gil;
-    delete g;
-  });
-  return {{bytes.data(), bytes.size()}, std::move(owner)};
-}
-
 pyb::tuple py_dump(const pyb::list& rows, const std::string& path, bool crc32, std::uint64_t align,
                    std::optional<Metadata> metadata, std::optional<std::uint64_t> max_shard_size,
                    const std::string& order, bool durable) {

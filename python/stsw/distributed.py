@@ -20,6 +20,11 @@ directory; or a file name ending in ".safetensors") is the Hugging Face layout:
 whole tensors, strictly valid, with crc32 fields: ``stsw verify``, the official loader and
 transformers-style loaders open it with no stsw code.
 
+Contiguous CPU tensors are written from their own memory; the others (transposed, strided,
+big-endian, conjugate/negative, on a GPU) are copied one at a time, when their turn to be
+written comes, and freed once staged, so a rank's extra memory is about one such tensor
+plus the staging buffers, not a second copy of its part.
+
 Two-phase commit: every rank writes and fdatasyncs its byte ranges of the final shards into
 hidden temporary files created by rank 0; rank 0 gathers every rank's outcome and piece
 CRCs, and only when all succeeded writes the headers with the combined CRCs and publishes
@@ -49,7 +54,7 @@ from concurrent.futures import Future
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import _stsw
-from ._dtypes import PACKED, dtype_of_torch, error, is_torch, source_of, torch_bytes
+from ._dtypes import BITS, PACKED, dtype_of_torch, error, is_torch, source_of, torch_bytes
 from ._errors import Error
 from .reader import StreamReader
 from .writer import check_metadata
@@ -194,7 +199,12 @@ def _flat_bytes(data):
 
 # ---- save -------------------------------------------------------------------------------
 def _declare(state_dict: Mapping[str, object]):
-    """(declarations, buffers) of this rank: (name, dtype, global shape, begin, end)."""
+    """(declarations, buffers) of this rank: (name, dtype, global shape, begin, end) and,
+    for each, its bytes: a buffer read in place, or (make, offset) for a tensor that needs
+    a copy first (source_of(defer=True)): _stsw.dist_write_rank calls `make` when the piece
+    is written and frees the copy once staged, one at a time, so a rank holds about one
+    such tensor beside its own, not a second copy of its part. The runs of a block share
+    one `make` (one copy)."""
     if not isinstance(state_dict, Mapping):
         raise error("InvalidArgument", f"save: expected a dict of tensors, not "
                     f"{type(state_dict).__name__}")
@@ -202,27 +212,27 @@ def _declare(state_dict: Mapping[str, object]):
     for name, value in state_dict.items():
         if not isinstance(name, str):
             raise error("InvalidName", f"save: tensor names must be str, not {name!r}")
+        local = value.local_tensor if isinstance(value, Shard) else value
+        dtype, shape, data = source_of(local, name, defer=True)
+        nbytes = math.prod(shape) * BITS[dtype] // 8
+        deferred = callable(data)
         if isinstance(value, Shard) and not value.is_row_block:
-            dtype, shape, data = source_of(value.local_tensor, name)
             if dtype in PACKED:
                 raise error("Unsupported", f"save: tensor '{name}': {value!r} splits a "
                             f"sub-byte {dtype} tensor along a dimension other than 0")
-            flat = _flat_bytes(data)
-            count = max(1, int(math.prod(shape)))
-            starts, local, run = _block_runs(value, flat.nbytes // count, name)
-            for gb, lb in zip(starts.tolist(), local.tolist()):
+            flat = None if deferred else _flat_bytes(data)
+            starts, local_at, run = _block_runs(value, BITS[dtype] // 8, name)
+            for gb, lb in zip(starts.tolist(), local_at.tolist()):
                 decls.append((name, dtype, list(value.global_shape), gb, gb + run))
-                bufs.append(flat[lb:lb + run])
+                bufs.append((data, lb) if deferred else flat[lb:lb + run])
             continue
         if isinstance(value, Shard):
-            dtype, shape, data = source_of(value.local_tensor, name)
-            row = data.nbytes // shape[0] if shape and shape[0] else 0
+            row = nbytes // shape[0] if shape and shape[0] else 0
             begin = value.offsets[0] * row if value.global_shape else 0
-            decls.append((name, dtype, list(value.global_shape), begin, begin + data.nbytes))
+            decls.append((name, dtype, list(value.global_shape), begin, begin + nbytes))
         else:
-            dtype, shape, data = source_of(value, name)
-            decls.append((name, dtype, list(shape), 0, data.nbytes))
-        bufs.append(data)
+            decls.append((name, dtype, list(shape), 0, nbytes))
+        bufs.append((data, 0) if deferred else data)
     return decls, bufs
 
 

@@ -12,6 +12,10 @@ passed (a failed check raises: exit 1). Scenarios:
           rank loads them whole; a corrupted column shard fails with CrcMismatch.
   killed  rank 1 dies in the middle of writing its part; rank 0 must get an error and the
           previous checkpoint must stay in place (checked by the test afterwards).
+  lazy    (2 ranks) every rank saves column blocks of 8 transposed tensors (256 MiB a
+          rank, each run a row): its peak RSS must grow by about one block, not its whole
+          part (copies made when written); loads them back; then a copy failing on rank 1
+          fails the save on both ranks and leaves the previous checkpoint in place.
 """
 
 from __future__ import annotations
@@ -260,11 +264,98 @@ def columns(rank: int, world: int, root: str):
     expect_error("CrcMismatch", lambda: sd.load(d, e), "qkv")
 
 
+# 64 MiB tensors, 32 MiB blocks: copies of 32 MiB or more are mapped by glibc, as the
+# contiguous tensors of a model mostly are; smaller copies come from the heap once glibc's
+# dynamic mmap threshold rose, where the small allocations made between two copies can keep
+# freed ones from being reused (+140-155 MiB here for 16 x 16 MiB blocks, +94 MiB with
+# MALLOC_MMAP_THRESHOLD_=1048576): the allocator's slack, not copies kept alive.
+LAZY_ROWS, LAZY_COLS, LAZY_COUNT = 1024, 16384, 8
+
+
+def lazy_block(i: int, part: int):
+    """Rank `part`'s column half of tensor i: a transposed view (needs a copy to be saved)."""
+    g = torch.Generator().manual_seed(1000 + 2 * i + part)
+    return torch.randn(LAZY_COLS // 2, LAZY_ROWS, generator=g).t()
+
+
+def hwm_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+
+
+def lazy(rank: int, world: int, root: str):
+    assert world == 2
+    half = LAZY_COLS // 2
+    state = {f"t{i:02d}": sd.Shard(lazy_block(i, rank), (LAZY_ROWS, LAZY_COLS), (0, rank * half))
+             for i in range(LAZY_COUNT)}
+    assert not state["t00"].local_tensor.is_contiguous()
+    path = os.path.join(root, "lazy")
+    dist.barrier()
+    with open("/proc/self/clear_refs", "w") as f:  # the peak from here on
+        f.write("5")
+    before = hwm_kib()
+    sd.save(state, path, durable=False)
+    growth = (hwm_kib() - before) * 1024
+    block = LAZY_ROWS * half * 4
+    limit = block + (80 << 20)
+    print(f"rank {rank}: saving {LAZY_COUNT * block >> 20} MiB of transposed column blocks "
+          f"grew the peak RSS by {growth / (1 << 20):.0f} MiB (limit {limit >> 20} MiB)",
+          flush=True)
+    assert growth < limit, growth
+    # Each rank's blocks back, and one tensor whole.
+    for name in ("t00", "t04", "t07"):
+        got = {name: sd.Shard(torch.zeros(LAZY_ROWS, half), (LAZY_ROWS, LAZY_COLS),
+                              (0, rank * half))}
+        sd.load(got, path)
+        assert torch.equal(got[name].local_tensor, state[name].local_tensor), name
+    whole = stsw.load(os.path.join(path, "model.safetensors"))["t03"]
+    assert torch.equal(whole, torch.cat([lazy_block(3, 0), lazy_block(3, 1)], dim=1))
+    del whole
+    dist.barrier()
+
+    # A copy failing on rank 1 (its second tensor): both ranks get the error, nothing moves.
+    small = os.path.join(root, "lazyfail")
+    base = torch.arange(64, dtype=torch.float32).reshape(8, 8)
+
+    def blocks(scale):  # column blocks, each a transposed view of a [4, 8] tensor
+        cols = slice(rank * 4, (rank + 1) * 4)
+        return {n: sd.Shard((base * scale + k)[:, cols].t().contiguous().t(), (8, 8),
+                            (0, rank * 4)) for k, n in enumerate(("a", "b", "c"))}
+
+    sd.save(blocks(1), small, durable=False)
+    before = snapshot(small)
+    from stsw import _dtypes
+
+    real = _dtypes._torch_plain
+    calls = []
+    if rank == 1:
+        def failing(t):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("copy failed on purpose")
+            return real(t)
+
+        _dtypes._torch_plain = failing
+    try:
+        expect_error("Io", lambda: sd.save(blocks(2), small, durable=False),
+                     "rank 1:", "'b'", "copy failed on purpose",
+                     "previous checkpoint is unchanged")
+    finally:
+        _dtypes._torch_plain = real
+    if rank == 1:
+        assert len(calls) == 2, calls  # 'c' was never copied
+    dist.barrier()
+    assert snapshot(small) == before
+
+
 def main():
     scenario, rank, world, port, root = sys.argv[1], *map(int, sys.argv[2:5]), sys.argv[5]
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world, timeout=datetime.timedelta(seconds=30))
-    {"matrix": matrix, "killed": killed, "columns": columns}[scenario](rank, world, root)
+    scenarios = {"matrix": matrix, "killed": killed, "columns": columns, "lazy": lazy}
+    scenarios[scenario](rank, world, root)
     dist.barrier()
     dist.destroy_process_group()
 
