@@ -68,11 +68,12 @@ Transfer::Transfer(Core& core, TransferSpec&& spec)
     idle_ = &slots_[i];
   }
   if (plan_.shifted()) {
-    // Allocated once per transfer, outside the staging pool: a block per slot.
+    // Mapped once per transfer, outside the staging pool: a block per slot. Mapped, not
+    // from the heap: a read of every tensor at once has hundreds of transfers alive, and
+    // their blocks freed back to the heap stayed in the process's RSS.
     const std::size_t a = plan_.alignment();
-    bounce_.reset(static_cast<std::byte*>(std::aligned_alloc(a, nslots_ * a)));
-    if (!bounce_) throw std::bad_alloc();
-    for (unsigned i = 0; i < nslots_; ++i) slots_[i].bounce = bounce_.get() + i * a;
+    bounce_ = AlignedBuffer(nslots_ * a, a);
+    for (unsigned i = 0; i < nslots_; ++i) slots_[i].bounce = bounce_.data() + i * a;
   }
   if (spec_.want_crc) parts_.resize(pieces);
   if (spec_.mem != nullptr) mem_index_ = core.pool().index_of(spec_.mem, spec_.length);

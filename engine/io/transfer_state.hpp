@@ -13,7 +13,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -25,6 +24,7 @@
 #include "io/plan.hpp"
 #include "io/transfer.hpp"
 #include "io/worker_pool.hpp"
+#include "stsw/aligned_buffer.hpp"
 
 namespace stsw::detail::xfer {
 
@@ -134,10 +134,7 @@ class Transfer final : public WorkItem {
   unsigned queue_depth_ = 0;
   unsigned nslots_ = 0;
   std::unique_ptr<Slot[]> slots_;
-  struct FreeBounce {
-    void operator()(std::byte* p) const noexcept { std::free(p); }
-  };
-  std::unique_ptr<std::byte, FreeBounce> bounce_;  // Shifted reads: one block per slot
+  AlignedBuffer bounce_;  // Shifted reads: one block per slot
 
   std::mutex mu_;
   std::uint64_t cursor_ = 0;
