@@ -100,7 +100,7 @@ RankReport report_from_tuple(pyb::handle h) {
 // stsw.distributed's _as_error words it.
 Error source_error(const pyb::error_already_set& e) {
   pyb::gil_scoped_acquire gil;
-  const pyb::object value = e.value();
+  const pyb::object& value = e.value();
   const std::string text = pyb::str(value).cast<std::string>();
   if (pyb::hasattr(value, "kind") && pyb::isinstance<pyb::str>(value.attr("kind"))) {
     return Error(errc_from_name(value.attr("kind").cast<std::string>()), text);

@@ -60,7 +60,7 @@ TEST(DistSource, SourcedPiecesAreMadeOneAtATimeAndWrittenExactly) {
   want["small"] = writer_test::pattern(100, 4);
   // "cols": four pieces sharing one source, which holds them in reverse order.
   std::vector<std::byte> reversed;
-  for (int i = 3; i >= 0; --i) {
+  for (std::ptrdiff_t i = 3; i >= 0; --i) {
     reversed.insert(reversed.end(), want["cols"].begin() + i * 1024,
                     want["cols"].begin() + (i + 1) * 1024);
   }
@@ -102,7 +102,7 @@ RankReport fail_at_b(const std::function<SourcedBytes()>& fail) {
   o.durable = false;
   const SavePlan plan = plan_save({r.decl}, o);
   SaveCoordinator coord(dir.file("model.safetensors"), plan, o);
-  const RankReport report = write_rank(plan, 0, coord.temp_files(), r.data, false);
+  RankReport report = write_rank(plan, 0, coord.temp_files(), r.data, false);
   EXPECT_EQ(s.calls, (std::vector<int>{1, 0}));
   EXPECT_EQ(s.alive.load(), 0);
   EXPECT_FALSE(report.ok);

@@ -54,7 +54,7 @@ class DumpSource : public ::testing::TestWithParam<BackendKind> {
     // Small buffers, few of them: a sourced tensor spans many chunks, so most of its blocks
     // are queued when write_block returns and dropping it early would be caught (the
     // copy would read freed memory: a wrong CRC or wrong bytes, and ASan's report).
-    engine_ = make_engine(GetParam(), 64 * 1024, 2);
+    engine_ = make_engine(GetParam(), std::size_t{64} * 1024, 2);
     if (!engine_) GTEST_SKIP() << "io_uring is not available on this kernel";
   }
   DumpOptions options() const {
