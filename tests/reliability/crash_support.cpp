@@ -280,6 +280,11 @@ Child fork_child(const std::function<void(int)>& body) {
   // Engines this process released on their own threads finish their shutdown first, so
   // that the child is not forked while one of their threads holds a lock.
   Engine::wait_for_released_engines();
+  // A joined thread leaves /proc/self/task a moment after join() returned (the kernel wakes
+  // the joiner when it clears the thread's tid, before it reaps the task): an engine
+  // destroyed just now can still show its last-joined thread here. Give the kernel a
+  // moment; a thread that is really alive stays and fails the check.
+  for (int i = 0; i < 200 && thread_count() != 1; ++i) ::usleep(1000);
   if (thread_count() != 1) {
     throw std::runtime_error("fork_child: the parent must be single-threaded at fork, but has " +
                              std::to_string(thread_count()) + " threads: " + thread_names());
