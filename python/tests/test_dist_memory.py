@@ -13,59 +13,26 @@ a copy that fails fails the save and leaves the previous checkpoint as it was.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import stsw
-from conftest import official_check
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torch.distributed")
 
 import stsw.distributed as sd  # noqa: E402
 from test_distributed import run_world  # noqa: E402
-from test_dump_memory import COUNT, MIB, TENSOR_BYTES, expected_bytes, make_state  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-
-CHILD = r"""
-import json, sys
-sys.path.insert(0, sys.argv[1])
-import stsw.distributed as sd
-from test_dump_memory import make_state
-
-def hwm_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-
-state = make_state()
-try:  # reset the peak to the current RSS (Linux >= 4.0): the model's creation is not counted
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    reset = True
-except OSError:
-    reset = False
-before = hwm_kib()
-sd.save(state, sys.argv[2], durable=False)
-after = hwm_kib()
-print(json.dumps({"before_kib": before, "after_kib": after, "reset": reset}))
-"""
+from test_dump_memory import (  # noqa: E402
+    COUNT, MIB, TENSOR_BYTES, check_raw_bytes, make_state, peak_growth)
 
 
 def test_save_copies_non_contiguous_tensors_one_at_a_time(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(HERE), str(tmp_path)],
-                          capture_output=True, text=True, check=False, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    growth = (got["after_kib"] - got["before_kib"]) * 1024
+    growth, got = peak_growth("stsw.distributed.save(state, sys.argv[2], durable=False)",
+                              tmp_path)
     total = COUNT * TENSOR_BYTES
     # One tensor's copy, plus the engine's staging buffers and allocator slack: far below
     # the 512 MiB that copying every tensor up front holds.
@@ -76,15 +43,7 @@ def test_save_copies_non_contiguous_tensors_one_at_a_time(tmp_path):
 
     state = make_state()  # deterministic: the same values as the child's
     path = tmp_path / "model.safetensors"
-    header = official_check(path)
-    with open(path, "rb") as f:
-        (n,) = np.frombuffer(f.read(8), "<u8")
-        for name, value in state.items():
-            info = header[name]
-            assert list(info["shape"]) == list(value.shape), name
-            b, e = info["data_offsets"]
-            f.seek(8 + int(n) + b)
-            assert f.read(e - b) == expected_bytes(value), name
+    check_raw_bytes(path, state)
     with stsw.StreamReader(str(path)) as r:
         assert r.verify().ok
 

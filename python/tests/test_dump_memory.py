@@ -64,10 +64,10 @@ def expected_bytes(value) -> bytes:
     return np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<")).tobytes()
 
 
-CHILD = r"""
+CHILD = r"""  # format with call: the call to measure, on `state` and sys.argv[2]
 import json, sys
 sys.path.insert(0, sys.argv[1])
-import stsw
+import stsw, stsw.distributed
 from test_dump_memory import make_state
 
 def hwm_kib():
@@ -84,28 +84,23 @@ try:  # reset the peak to the current RSS (Linux >= 4.0): the model's creation i
 except OSError:
     reset = False
 before = hwm_kib()
-stsw.dump(state, sys.argv[2], durable=False)
+{call}
 after = hwm_kib()
-print(json.dumps({"before_kib": before, "after_kib": after, "reset": reset}))
+print(json.dumps({{"before_kib": before, "after_kib": after, "reset": reset}}))
 """
-
-
-def test_dump_copies_non_contiguous_tensors_one_at_a_time(tmp_path):
-    path = tmp_path / "m.safetensors"
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(HERE), str(path)],
+def peak_growth(call: str, out: Path) -> tuple[int, dict]:
+    """Bytes the peak RSS of a fresh interpreter grew by during `call` (Python source run on
+    make_state()'s `state` and the output path `sys.argv[2]`), and the child's report."""
+    proc = subprocess.run([sys.executable, "-c", CHILD.format(call=call), str(HERE), str(out)],
                           capture_output=True, text=True, check=False, timeout=300)
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout.strip().splitlines()[-1])
-    growth = (got["after_kib"] - got["before_kib"]) * 1024
-    total = COUNT * TENSOR_BYTES
-    # One tensor's copy, plus the engine's staging buffers (6 x 8 MiB by default) and
-    # allocator slack: far below the 512 MiB that copying every tensor up front holds.
-    limit = TENSOR_BYTES + 80 * MIB
-    print(f"dump of {total // MIB} MiB of non-contiguous tensors: peak RSS grew by "
-          f"{growth / MIB:.0f} MiB (limit {limit // MIB} MiB, HWM reset: {got['reset']})")
-    assert growth < limit, (growth / MIB, got)
+    return (got["after_kib"] - got["before_kib"]) * 1024, got
 
-    state = make_state()  # deterministic: the same values as the child's
+
+def check_raw_bytes(path: Path, state) -> None:
+    """Each tensor of `state` is in `path` (checked by the official loader's rules) as the
+    little-endian C-order bytes of its values, read with plain file reads."""
     header = official_check(path)
     with open(path, "rb") as f:
         (n,) = np.frombuffer(f.read(8), "<u8")
@@ -115,6 +110,21 @@ def test_dump_copies_non_contiguous_tensors_one_at_a_time(tmp_path):
             b, e = info["data_offsets"]
             f.seek(8 + int(n) + b)
             assert f.read(e - b) == expected_bytes(value), name
+
+
+def test_dump_copies_non_contiguous_tensors_one_at_a_time(tmp_path):
+    path = tmp_path / "m.safetensors"
+    growth, got = peak_growth("stsw.dump(state, sys.argv[2], durable=False)", path)
+    total = COUNT * TENSOR_BYTES
+    # One tensor's copy, plus the engine's staging buffers (6 x 8 MiB by default) and
+    # allocator slack: far below the 512 MiB that copying every tensor up front holds.
+    limit = TENSOR_BYTES + 80 * MIB
+    print(f"dump of {total // MIB} MiB of non-contiguous tensors: peak RSS grew by "
+          f"{growth / MIB:.0f} MiB (limit {limit // MIB} MiB, HWM reset: {got['reset']})")
+    assert growth < limit, (growth / MIB, got)
+
+    state = make_state()  # deterministic: the same values as the child's
+    check_raw_bytes(path, state)
     with stsw.StreamReader(path) as r:
         for name, value in state.items():
             if isinstance(value, torch.Tensor):
