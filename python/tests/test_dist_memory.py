@@ -27,19 +27,12 @@ pytest.importorskip("torch.distributed")
 import stsw.distributed as sd  # noqa: E402
 from test_distributed import run_world  # noqa: E402
 from test_dump_memory import (  # noqa: E402
-    COUNT, MIB, TENSOR_BYTES, check_raw_bytes, make_state, peak_growth)
+    assert_about_one_tensor, check_raw_bytes, make_state)
 
 
 def test_save_copies_non_contiguous_tensors_one_at_a_time(tmp_path):
-    growth, got = peak_growth("stsw.distributed.save(state, sys.argv[2], durable=False)",
-                              tmp_path)
-    total = COUNT * TENSOR_BYTES
-    # One tensor's copy, plus the engine's staging buffers and allocator slack: far below
-    # the 512 MiB that copying every tensor up front holds.
-    limit = TENSOR_BYTES + 80 * MIB
-    print(f"distributed.save of {total // MIB} MiB of non-contiguous tensors: peak RSS grew "
-          f"by {growth / MIB:.0f} MiB (limit {limit // MIB} MiB, HWM reset: {got['reset']})")
-    assert growth < limit, (growth / MIB, got)
+    assert_about_one_tensor("distributed.save",
+                            "stsw.distributed.save(state, sys.argv[2], durable=False)", tmp_path)
 
     state = make_state()  # deterministic: the same values as the child's
     path = tmp_path / "model.safetensors"

@@ -98,6 +98,18 @@ def peak_growth(call: str, out: Path) -> tuple[int, dict]:
     return (got["after_kib"] - got["before_kib"]) * 1024, got
 
 
+def assert_about_one_tensor(what: str, call: str, out: Path) -> None:
+    """`call` (see peak_growth) on make_state() grows the peak RSS by one tensor's copy plus
+    the engine's staging buffers (6 x 8 MiB by default) and allocator slack: far below the
+    512 MiB that copying every tensor up front holds."""
+    growth, got = peak_growth(call, out)
+    total = COUNT * TENSOR_BYTES
+    limit = TENSOR_BYTES + 80 * MIB
+    print(f"{what} of {total // MIB} MiB of non-contiguous tensors: peak RSS grew by "
+          f"{growth / MIB:.0f} MiB (limit {limit // MIB} MiB, HWM reset: {got['reset']})")
+    assert growth < limit, (growth / MIB, got)
+
+
 def check_raw_bytes(path: Path, state) -> None:
     """Each tensor of `state` is in `path` (checked by the official loader's rules) as the
     little-endian C-order bytes of its values, read with plain file reads."""
@@ -114,14 +126,7 @@ def check_raw_bytes(path: Path, state) -> None:
 
 def test_dump_copies_non_contiguous_tensors_one_at_a_time(tmp_path):
     path = tmp_path / "m.safetensors"
-    growth, got = peak_growth("stsw.dump(state, sys.argv[2], durable=False)", path)
-    total = COUNT * TENSOR_BYTES
-    # One tensor's copy, plus the engine's staging buffers (6 x 8 MiB by default) and
-    # allocator slack: far below the 512 MiB that copying every tensor up front holds.
-    limit = TENSOR_BYTES + 80 * MIB
-    print(f"dump of {total // MIB} MiB of non-contiguous tensors: peak RSS grew by "
-          f"{growth / MIB:.0f} MiB (limit {limit // MIB} MiB, HWM reset: {got['reset']})")
-    assert growth < limit, (growth / MIB, got)
+    assert_about_one_tensor("dump", "stsw.dump(state, sys.argv[2], durable=False)", path)
 
     state = make_state()  # deterministic: the same values as the child's
     check_raw_bytes(path, state)

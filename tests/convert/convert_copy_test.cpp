@@ -170,6 +170,16 @@ TEST_F(ConvertCopy, TheRingBorrowsThePoolAndThePoolNeverGrows) {
   EXPECT_EQ(engine->stats().buffers_free, eo.buffer_count) << "a buffer was not returned";
 }
 
+// An engine whose pool holds `buffers` staging buffers and may never grow past them, with
+// 64 KiB chunks (many pieces per tensor).
+std::shared_ptr<Engine> capped_engine(unsigned buffers) {
+  EngineOptions eo;
+  eo.chunk_size = 64 << 10;
+  eo.buffer_count = buffers;
+  eo.max_buffer_count = buffers;
+  return Engine::create(eo);
+}
+
 // Pools of two and three buffers capped there (max_buffer_count): the writer holds one
 // from open() (the header), so a ring that took its full kMaxSlots share would find the
 // pool exhausted (NoSpace) or wait on the writer, which waits on the ring. The split keeps
@@ -177,12 +187,8 @@ TEST_F(ConvertCopy, TheRingBorrowsThePoolAndThePoolNeverGrows) {
 TEST_F(ConvertCopy, TinyCappedPoolsStillCopyExactlyAndFindCorruption) {
   for (const unsigned buffers : {2U, 3U}) {
     SCOPED_TRACE(buffers);
-    EngineOptions eo;
-    eo.chunk_size = 64 << 10;  // many pieces per tensor
-    eo.buffer_count = buffers;
-    eo.max_buffer_count = buffers;
     ConvertOptions o;
-    o.engine = Engine::create(eo);
+    o.engine = capped_engine(buffers);
     o.order = LayoutOrder::Keep;
     for (const bool crc : {true, false}) {
       o.crc32 = crc;
@@ -193,12 +199,8 @@ TEST_F(ConvertCopy, TinyCappedPoolsStillCopyExactlyAndFindCorruption) {
     EXPECT_EQ(o.engine->stats().buffers_free, buffers);
   }
   flip_byte(file_offset("big", kPiece + 777));
-  EngineOptions eo;
-  eo.chunk_size = 64 << 10;
-  eo.buffer_count = 2;
-  eo.max_buffer_count = 2;
   ConvertOptions o;
-  o.engine = Engine::create(eo);
+  o.engine = capped_engine(2);
   expect_fails(o, Errc::CrcMismatch, input_ + ": tensor 'big' (expected 0x");
 }
 
@@ -206,12 +208,8 @@ TEST_F(ConvertCopy, TinyCappedPoolsStillCopyExactlyAndFindCorruption) {
 // buffer from open() on): the tensors go through the writer's windows instead (read and
 // checked by the input's own producer), still byte-exact and still checked.
 TEST_F(ConvertCopy, APoolOfOneBufferCopiesThroughTheWriterWindows) {
-  EngineOptions eo;
-  eo.chunk_size = 64 << 10;
-  eo.buffer_count = 1;
-  eo.max_buffer_count = 1;
   ConvertOptions o;
-  o.engine = Engine::create(eo);
+  o.engine = capped_engine(1);
   o.order = LayoutOrder::Keep;
   (void)convert(input_, dir_.file("out.safetensors"), o);
   expect_copied(dir_.file("out.safetensors"));
