@@ -111,14 +111,6 @@ void flip_byte(const std::string& path, std::uint64_t offset) {
   ::close(fd);
 }
 
-void drop_from_cache(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw std::runtime_error("open " + path);
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
-
 std::shared_ptr<Engine> make_engine(BackendKind backend, std::size_t chunk_size) {
   EngineOptions o;
   o.backend = backend;

@@ -15,6 +15,7 @@
 #include "stsw/error.hpp"
 #include "stsw/header.hpp"
 #include "stsw/reader.hpp"
+#include "support/page_cache.hpp"
 #include "support/temp_dir.hpp"
 #include "support/tensor_data.hpp"
 
@@ -43,8 +44,6 @@ void write_file(const std::string& path, const std::vector<std::byte>& bytes);
 [[nodiscard]] std::vector<std::byte> read_file(const std::string& path);
 // Overwrites one byte at `offset` with its bitwise complement.
 void flip_byte(const std::string& path, std::uint64_t offset);
-// Writes, fsyncs and drops the file from the page cache (so the next read is cold).
-void drop_from_cache(const std::string& path);
 
 // An engine with small chunks (so small files take several requests) on `backend`;
 // nullptr when that backend cannot run here (io_uring denied).
