@@ -81,8 +81,8 @@ void print_table(std::FILE* out, const BenchReport& rep) {
       "GB/s = 10^9 B/s through the final fsync: stsw from the first request to the last "
       "completion, fio best by its own bandwidth, fio default from its job's start hook; "
       "\"whole\" = the whole call (open and close) or fio process; median [min-max]; "
-      "x fio = x fio best of the group (convert: x fio copy, its reads and writes at once), "
-      "paired by repetition\n"
+      "x fio = x fio best of the group (convert: x fio copy, its reads and writes at once; "
+      "convert of a cached input: x the StreamWriter), paired by repetition\n"
       "peak RSS = the process's peak minus caller buffers (source data, destination), "
       "max over repetitions (fio: the child's); RSS growth = within the timed section\n\n");
   TextTable t({"workload", "implementation", "GB/s", "whole GB/s", "x fio", "x other baselines",

@@ -166,6 +166,20 @@ void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
                       });
                     },
                     c.fio.empty() ? "" : "fio-copy"});
+    // The same convert with its input in the page cache: the reads leave the device to
+    // the writes, so the row shows what the overlap itself costs; its "x fio" is against
+    // the StreamWriter of the same run (the target: >= 0.8x).
+    rows.push_back({Workload::Write, "stsw-convert-warm",
+                    "stsw convert safetensors -> safetensors (input in page cache), crc32", "stsw",
+                    [&c, t] {
+                      return write_to(c, t, [&] {
+                        return warm_read(c.read_path, [&] {
+                          return measure_in_process(
+                              [&] { return stsw_convert(c.read_path, t, c.stsw); });
+                        });
+                      });
+                    },
+                    "stsw-write"});
   }
   if (cfg.write_nocrc) {
     rows.push_back({Workload::Write, "stsw-write-nocrc", "stsw StreamWriter, no crc", "stsw",
