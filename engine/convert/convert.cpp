@@ -13,6 +13,7 @@
 #include "convert/cast.hpp"
 #include "convert/range_copy.hpp"
 #include "convert/source.hpp"
+#include "core/logging.hpp"
 #include "reader/shard_index.hpp"
 #include "stsw/error.hpp"
 #include "stsw/writer.hpp"
@@ -68,6 +69,21 @@ class WriterSink : public cvt::ByteSink {
   ProgressMeter& meter_;
 };
 
+// Whether the reader of the copied ranges reads through the page cache on every shard
+// (ReadMode::Auto found the input cached, or its file system has no O_DIRECT).
+bool reads_cached(const cvt::SourcePlan& plan, const std::vector<std::size_t>& which) {
+  const StreamReader* seen = nullptr;  // the ranges of a plan share its reader
+  for (std::size_t i : which) {
+    const auto& range = plan.tensors[i].range;
+    if (!range || range->reader.get() == seen) continue;
+    seen = range->reader.get();
+    for (const ShardInfo& s : seen->shards()) {
+      if (s.mode == ReadMode::Direct) return false;
+    }
+  }
+  return true;
+}
+
 // Tensors with a reader range go through the RangeCopier (reads overlapping writes, across
 // tensors; unless the engine's pool is capped at one buffer); the others through their
 // producer, after the copier drained (the writer takes tensors in order).
@@ -92,9 +108,13 @@ void write_one_file(cvt::SourcePlan& plan, const std::vector<std::size_t>& which
   unsigned ring = 0;
   if (use_copier && std::any_of(which.begin(), which.end(),
                                 [&](std::size_t i) { return plan.tensors[i].range.has_value(); })) {
-    ring = cvt::RangeCopier::ring_slots(pool);
+    const bool cached = reads_cached(plan, which);
+    ring = cvt::RangeCopier::ring_slots(pool, cached);
     copy_wo.engine = engine;
-    copy_wo.buffer_count = cvt::RangeCopier::writer_buffers(pool);
+    copy_wo.buffer_count = cvt::RangeCopier::writer_buffers(pool, cached);
+    detail::logger().debug("{}: a copy ring of {} buffers, the writer {} (input read {})", path,
+                           ring, copy_wo.buffer_count,
+                           cached ? "through the page cache" : "O_DIRECT");
   }
   StreamWriter w = StreamWriter::open(path, layout.tensors, copy_wo);
   ProgressMeter meter(progress, options);

@@ -26,12 +26,12 @@ bool is_ready(const std::future<void>& f) {
 
 }  // namespace
 
-unsigned RangeCopier::ring_slots(unsigned pool_buffers) noexcept {
-  return pool_buffers > 2 ? std::min(pool_buffers - 2, kMaxSlots) : 1;
+unsigned RangeCopier::ring_slots(unsigned pool_buffers, bool cached) noexcept {
+  return pool_buffers > 2 ? std::min(pool_buffers - 2, cached ? kCachedSlots : kMaxSlots) : 1;
 }
 
-unsigned RangeCopier::writer_buffers(unsigned pool_buffers) noexcept {
-  const unsigned ring = ring_slots(pool_buffers);
+unsigned RangeCopier::writer_buffers(unsigned pool_buffers, bool cached) noexcept {
+  const unsigned ring = ring_slots(pool_buffers, cached);
   return pool_buffers > ring ? pool_buffers - ring : 1;
 }
 

@@ -15,7 +15,7 @@
 // Memory: nothing beyond the engine's pool. The ring holds `slots` pool buffers (taken on
 // the first add(), returned by the destructor; pieces are the pool's buffer size), so the
 // engine's registered set is shared between the ring and the writer instead of a private
-// ring beside it: open the writer with WriterOptions::buffer_count = writer_buffers(pool)
+// ring beside it: open the writer with WriterOptions::buffer_count = writer_buffers(...)
 // and the two together never hold more than the pool's registered buffer_count (when it
 // is at least two: one each), so the pool never grows for a copy. No deadlock: the ring's reads
 // take no pool buffer (congruent memory: the engine's Split plan, head and tail through the
@@ -49,13 +49,20 @@ namespace stsw::cvt {
 class RangeCopier {
  public:
   static constexpr unsigned kMaxSlots = 4;
+  static constexpr unsigned kCachedSlots = 2;
 
-  // How a pool of `pool_buffers` registered buffers is split: the writer keeps two (one
-  // filling while one is written; one when the pool has two), the ring takes the rest up
-  // to kMaxSlots and at least one. The default pool of 6: 4 for the ring, 2 for the writer
-  // (measured under load as fast as the private 4 x 8 MiB ring beside a 6-buffer writer).
-  [[nodiscard]] static unsigned ring_slots(unsigned pool_buffers) noexcept;
-  [[nodiscard]] static unsigned writer_buffers(unsigned pool_buffers) noexcept;
+  // How a pool of `pool_buffers` registered buffers is split: the writer keeps at least
+  // two (one filling while one is written; one when the pool has two), the ring takes the
+  // rest up to kMaxSlots and at least one. Reads through the page cache (`cached`: the
+  // reader found the input cached, or its file system has no O_DIRECT) are memory copies
+  // with the kernel's read-ahead behind them: the ring then takes at most kCachedSlots and
+  // the writer, whose depth sets the pace, the rest. The default pool of 6: 4 + 2 for
+  // O_DIRECT reads (measured under load as fast as a private 4 x 8 MiB ring beside a
+  // 6-buffer writer), 2 + 4 for cached ones (0.65x -> 0.84x of the StreamWriter's rate in
+  // the same run; the cold copy lost 10-20% with 2 + 4). Together always pool_buffers
+  // (two at least).
+  [[nodiscard]] static unsigned ring_slots(unsigned pool_buffers, bool cached) noexcept;
+  [[nodiscard]] static unsigned writer_buffers(unsigned pool_buffers, bool cached) noexcept;
 
   // `engine`: the writer's engine (the ring borrows `slots` >= 1 of its staging buffers).
   // `on_progress(bytes, finished)`: bytes whose staging completed, and (non-null) the name
