@@ -49,7 +49,7 @@ namespace stsw::cvt {
 class RangeCopier {
  public:
   static constexpr unsigned kMaxSlots = 4;
-  static constexpr unsigned kCachedSlots = 2;
+  static constexpr unsigned kCachedSlots = 1;
 
   // How a pool of `pool_buffers` registered buffers is split: the writer keeps at least
   // two (one filling while one is written; one when the pool has two), the ring takes the
@@ -58,9 +58,9 @@ class RangeCopier {
   // with the kernel's read-ahead behind them: the ring then takes at most kCachedSlots and
   // the writer, whose depth sets the pace, the rest. The default pool of 6: 4 + 2 for
   // O_DIRECT reads (measured under load as fast as a private 4 x 8 MiB ring beside a
-  // 6-buffer writer), 2 + 4 for cached ones (0.65x -> 0.84x of the StreamWriter's rate in
-  // the same run; the cold copy lost 10-20% with 2 + 4). Together always pool_buffers
-  // (two at least).
+  // 6-buffer writer), 1 + 5 for cached ones (of the StreamWriter's rate in the same run,
+  // medians of 4 alternating runs: 4 + 2 0.65x, 2 + 4 0.84x, 1 + 5 0.97x; a cold copy lost
+  // 10-20% with 2 + 4). Together always pool_buffers (two at least).
   [[nodiscard]] static unsigned ring_slots(unsigned pool_buffers, bool cached) noexcept;
   [[nodiscard]] static unsigned writer_buffers(unsigned pool_buffers, bool cached) noexcept;
 
