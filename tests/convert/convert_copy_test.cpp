@@ -212,8 +212,20 @@ TEST_F(ConvertCopy, TheSplitFollowsHowTheInputIsRead) {
     std::mutex mu;
     std::vector<std::string> lines;
   };
+  // Restores the level and stderr even when an assertion or convert() throws.
+  struct Capture {
+    Capture() = default;
+    Capture(const Capture&) = delete;
+    Capture& operator=(const Capture&) = delete;
+    Capture(Capture&&) = delete;
+    Capture& operator=(Capture&&) = delete;
+    ~Capture() {
+      set_log_sink({});
+      set_log_level(level);
+    }
+    LogLevel level = log_level();
+  } capture;
   auto sink = std::make_shared<Sink>();
-  const LogLevel level = log_level();
   set_log_level(LogLevel::debug);
   set_log_sink([sink](LogLevel, std::string_view m) {
     const std::lock_guard lock(sink->mu);
@@ -246,8 +258,6 @@ TEST_F(ConvertCopy, TheSplitFollowsHowTheInputIsRead) {
                     [&](const std::string& l) { return l.find(want) != std::string::npos; }))
         << "no log line with '" << want << "'";
   }
-  set_log_sink({});
-  set_log_level(level);
 }
 
 // An engine whose pool holds `buffers` staging buffers and may never grow past them, with
