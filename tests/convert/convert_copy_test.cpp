@@ -10,15 +10,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <memory>
-#include <mutex>
 
 #include "convert/convert_fixture.hpp"
 #include "convert/range_copy.hpp"
 #include "io/fault_injection.hpp"
 #include "stsw/header.hpp"
-#include "stsw/log.hpp"
 #include "stsw/writer.hpp"
+#include "support/log_collector.hpp"
 #include "support/page_cache.hpp"
 
 namespace stsw {
@@ -86,6 +84,12 @@ class ConvertCopy : public Convert {
     const StreamReader r = StreamReader::open(path, strict_options());
     ASSERT_EQ(r.size(), tensors_.size());
     for (const Tensor& t : tensors_) EXPECT_EQ(tensor_bytes(r, t.name), t.bytes) << t.name;
+  }
+
+  // Whether a reader opened now (ReadMode::Auto) reads the input through the page cache:
+  // found cached, or no O_DIRECT on this file system.
+  bool input_read_through_cache() const {
+    return StreamReader::open(input_).shards()[0].mode != ReadMode::Direct;
   }
 
   // The input file offset of byte `at` of tensor `name`.
@@ -157,8 +161,7 @@ TEST_F(ConvertCopy, TheRingBorrowsThePoolAndThePoolNeverGrows) {
   const EngineOptions eo;
   const std::shared_ptr<Engine> engine = Engine::create(eo);
   test::drop_from_cache(input_);  // O_DIRECT reads where the file system has them
-  const bool cached = StreamReader::open(input_).shards()[0].mode != ReadMode::Direct;
-  const unsigned ring = cvt::RangeCopier::ring_slots(eo.buffer_count, cached);
+  const unsigned ring = cvt::RangeCopier::ring_slots(eo.buffer_count, input_read_through_cache());
   ConvertOptions o;
   o.engine = engine;
   o.order = LayoutOrder::Keep;
@@ -208,29 +211,7 @@ TEST(RangeCopierSplit, ReadsThroughThePageCacheLeaveTheWriterMoreBuffers) {
 // A conversion takes the split that matches how its reader reads the input (the debug log
 // names it): cold, O_DIRECT where the file system has it; cached, through the page cache.
 TEST_F(ConvertCopy, TheSplitFollowsHowTheInputIsRead) {
-  struct Sink {
-    std::mutex mu;
-    std::vector<std::string> lines;
-  };
-  // Restores the level and stderr even when an assertion or convert() throws.
-  struct Capture {
-    Capture() = default;
-    Capture(const Capture&) = delete;
-    Capture& operator=(const Capture&) = delete;
-    Capture(Capture&&) = delete;
-    Capture& operator=(Capture&&) = delete;
-    ~Capture() {
-      set_log_sink({});
-      set_log_level(level);
-    }
-    LogLevel level = log_level();
-  } capture;
-  auto sink = std::make_shared<Sink>();
-  set_log_level(LogLevel::debug);
-  set_log_sink([sink](LogLevel, std::string_view m) {
-    const std::lock_guard lock(sink->mu);
-    sink->lines.emplace_back(m);
-  });
+  test::LogCapture log(LogLevel::debug);
   const unsigned pool = EngineOptions{}.buffer_count;
   for (const bool warm : {false, true}) {
     SCOPED_TRACE(warm ? "cached input" : "cold input");
@@ -239,24 +220,17 @@ TEST_F(ConvertCopy, TheSplitFollowsHowTheInputIsRead) {
     } else {
       test::drop_from_cache(input_);
     }
-    const bool cached = StreamReader::open(input_).shards()[0].mode != ReadMode::Direct;
+    const bool cached = input_read_through_cache();
     if (warm) {
       EXPECT_TRUE(cached) << "the reader did not find the input cached";
     }
-    {
-      const std::lock_guard lock(sink->mu);
-      sink->lines.clear();
-    }
+    log.clear();
     (void)convert(input_, dir_.file("out.safetensors"));
     expect_copied(dir_.file("out.safetensors"));
     const std::string want =
         "a copy ring of " + std::to_string(cvt::RangeCopier::ring_slots(pool, cached)) +
         " buffers, the writer " + std::to_string(cvt::RangeCopier::writer_buffers(pool, cached));
-    const std::lock_guard lock(sink->mu);
-    EXPECT_TRUE(
-        std::any_of(sink->lines.begin(), sink->lines.end(),
-                    [&](const std::string& l) { return l.find(want) != std::string::npos; }))
-        << "no log line with '" << want << "'";
+    EXPECT_TRUE(log.saw(want)) << "no log line with '" << want << "'";
   }
 }
 

@@ -5,45 +5,17 @@
 
 #include <cstdlib>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "stsw/engine.hpp"
 #include "stsw/log.hpp"
+#include "support/log_collector.hpp"
 
 namespace {
 
-struct Record {
-  stsw::LogLevel level;
-  std::string message;
-};
-
-// Collects records; the sink may be called from several threads.
-class Collector {
- public:
-  stsw::LogSink sink() {
-    return [this](stsw::LogLevel level, std::string_view message) {
-      std::lock_guard lock(mutex_);
-      records_.push_back({level, std::string(message)});
-    };
-  }
-  std::vector<Record> records() {
-    std::lock_guard lock(mutex_);
-    return records_;
-  }
-  bool saw(std::string_view needle) {
-    for (const Record& r : records()) {
-      if (r.message.find(needle) != std::string::npos) return true;
-    }
-    return false;
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<Record> records_;
-};
+using stsw::test::Collector;
+using Record = stsw::test::LogRecord;
 
 // Engine creation reports the backend at info.
 void make_engine() {
