@@ -153,33 +153,29 @@ void add_write_rows(const RunContext& c, std::vector<RowSpec>& rows) {
                                      [](Workload w) { return w != Workload::Write; });
   const bool convert = cfg.convert_row && read_file;
   if (convert) {
+    // stsw convert of the read file into the write target, its input dropped from the page
+    // cache (cold) or read into it (warm) first.
+    auto convert_row = [&c, t](bool cold) {
+      return [&c, t, cold] {
+        return write_to(c, t, [&] {
+          auto run = [&] {
+            return measure_in_process([&] { return stsw_convert(c.read_path, t, c.stsw); });
+          };
+          return cold ? cold_read(c, c.read_path, run) : warm_read(c.read_path, run);
+        });
+      };
+    };
     // Reads of the (cold) stsw file overlapped with the writes of the new one; its limit is
     // fio copy's (the same reads and writes at once), not the write-alone fio best.
     rows.push_back({Workload::Write, "stsw-convert",
                     "stsw convert safetensors -> safetensors (cold input), crc32", "stsw",
-                    [&c, t] {
-                      return write_to(c, t, [&] {
-                        return cold_read(c, c.read_path, [&] {
-                          return measure_in_process(
-                              [&] { return stsw_convert(c.read_path, t, c.stsw); });
-                        });
-                      });
-                    },
-                    c.fio.empty() ? "" : "fio-copy"});
+                    convert_row(true), c.fio.empty() ? "" : "fio-copy"});
     // The same convert with its input in the page cache: the reads leave the device to
     // the writes, so the row shows what the overlap itself costs; its "x fio" is against
     // the StreamWriter of the same run (the target: >= 0.8x).
     rows.push_back({Workload::Write, "stsw-convert-warm",
                     "stsw convert safetensors -> safetensors (input in page cache), crc32", "stsw",
-                    [&c, t] {
-                      return write_to(c, t, [&] {
-                        return warm_read(c.read_path, [&] {
-                          return measure_in_process(
-                              [&] { return stsw_convert(c.read_path, t, c.stsw); });
-                        });
-                      });
-                    },
-                    "stsw-write"});
+                    convert_row(false), "stsw-write"});
   }
   if (cfg.write_nocrc) {
     rows.push_back({Workload::Write, "stsw-write-nocrc", "stsw StreamWriter, no crc", "stsw",
